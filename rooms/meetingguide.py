@@ -167,6 +167,7 @@ SPEC_TYPES: Mapping[str, str] = {
     "TH": "Thai",
     "TL": "Tagalog",
     "TR": "Tradition Study",
+    "TUR": "Turkish",  # in the schema's enum, newer than the README table we read
     "UK": "Ukrainian",
     "W": "Women",
     "X": "Wheelchair Access",
@@ -210,6 +211,7 @@ LANGUAGE_TYPES: Mapping[str, str] = {
     "SV": "sv",
     "TH": "th",
     "TL": "tl",
+    "TUR": "tr",
     "UK": "uk",
 }
 _TYPE_FOR_LANGUAGE = {iso: code for code, iso in LANGUAGE_TYPES.items()}
@@ -266,9 +268,7 @@ PROGRAMME_TYPES: Mapping[Programme, Mapping[str, str]] = {
     ),
     # Al-Anon (12 Step Meeting List, 'al-anon'): Y is Alateen, POA is Parents of Alcoholics, AL is a
     # concurrent Alateen meeting. No P (DA uses P for "Prosperity"; Al-Anon lists none).
-    Programme.AL_ANON: _family_group(
-        Y="Alateen", POA="Parents of Alcoholics", AL="Concurrent with Alateen Meeting"
-    ),
+    Programme.AL_ANON: _family_group(Y="Alateen", POA="Parents of Alcoholics", AL="Concurrent with Alateen Meeting"),
     # Nar-Anon has no published table; it is a family group like Al-Anon, so O and C take the
     # family-group meanings. Y (Narateen or young people?) and POA (parents or proof?) are ambiguous
     # there, so a Nar-Anon row using them is rejected rather than read one way.
@@ -396,9 +396,7 @@ def _validators(schema_dir: Path) -> tuple[Draft7Validator, Draft7Validator]:
 
 def _messages(validator: Draft7Validator, row: object) -> list[str]:
     errors = sorted(validator.iter_errors(row), key=lambda error: list(error.absolute_path))
-    return [
-        f"{'.'.join(str(part) for part in error.absolute_path) or 'row'}: {error.message}" for error in errors
-    ]
+    return [f"{'.'.join(str(part) for part in error.absolute_path) or 'row'}: {error.message}" for error in errors]
 
 
 def schema_errors(row: object, *, schema_dir: Path = SCHEMA_DIR) -> list[str]:
@@ -440,9 +438,7 @@ def to_feed_row(meeting: FeedMeeting) -> dict[str, object]:
         types.append(language_code)
     unreadable = [code for code in types if code not in PROGRAMME_TYPES[programme]]
     if unreadable:
-        raise ValueError(
-            f"{meeting.slug}: {', '.join(unreadable)} mean nothing in {PROGRAMME_LABELS[programme]}."
-        )
+        raise ValueError(f"{meeting.slug}: {', '.join(unreadable)} mean nothing in {PROGRAMME_LABELS[programme]}.")
     days = sorted({_spec_day(day) for day in meeting.days})
     end = datetime.combine(date(2000, 1, 3), meeting.start_local) + meeting.duration
     row: dict[str, object] = {
@@ -658,11 +654,7 @@ def parse_feed(
             continue
         slug = row.get("slug")
         if not isinstance(slug, str) or not slug.strip():
-            reason = (
-                "has no slug; every meeting needs a unique one."
-                if slug in (None, "")
-                else "slug is not text."
-            )
+            reason = "has no slug; every meeting needs a unique one." if slug in (None, "") else "slug is not text."
             result.rejected.append(RejectedRow(index, label, reason))
             continue
         problems = _messages(structure, row)

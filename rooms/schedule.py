@@ -137,17 +137,14 @@ def _validate_rrule(text: str) -> str:
         raise ScheduleError("The repeat rule is empty; say how often the meeting repeats, e.g. FREQ=WEEKLY.")
     if "\n" in body or "DTSTART" in body or "EXDATE" in body or "RDATE" in body:
         raise ScheduleError(
-            "The repeat rule must be a single RRULE line; the first date, cancelled and extra dates "
-            "are set separately."
+            "The repeat rule must be a single RRULE line; the first date, cancelled and extra dates are set separately."
         )
     parts: dict[str, str] = {}
     for chunk in body.split(";"):
         name, sep, value = chunk.partition("=")
         name, value = name.strip(), value.strip()
         if not sep or not name or not value:
-            raise ScheduleError(
-                f"{chunk!r} in the repeat rule should look like NAME=VALUE, e.g. FREQ=WEEKLY."
-            )
+            raise ScheduleError(f"{chunk!r} in the repeat rule should look like NAME=VALUE, e.g. FREQ=WEEKLY.")
         if name not in _KNOWN_PARTS:
             raise ScheduleError(f"{name!r} is not part of a repeat rule (RFC 5545 RRULE).")
         if name in parts:
@@ -157,15 +154,11 @@ def _validate_rrule(text: str) -> str:
     if freq is None:
         raise ScheduleError("The repeat rule needs FREQ, e.g. FREQ=WEEKLY.")
     if freq not in _ALLOWED_FREQ:
-        raise ScheduleError(
-            f"Meetings can repeat daily, weekly, monthly or yearly; FREQ={freq} is not one of those."
-        )
+        raise ScheduleError(f"Meetings can repeat daily, weekly, monthly or yearly; FREQ={freq} is not one of those.")
     if _TIME_PARTS & parts.keys():
         raise ScheduleError("The start time is set separately; remove BYHOUR, BYMINUTE and BYSECOND.")
     if "COUNT" in parts and "UNTIL" in parts:
-        raise ScheduleError(
-            "A repeat rule can end after a number of meetings (COUNT) or on a date (UNTIL), not both."
-        )
+        raise ScheduleError("A repeat rule can end after a number of meetings (COUNT) or on a date (UNTIL), not both.")
     for number_part in ("INTERVAL", "COUNT"):
         number = parts.get(number_part)
         if number is not None and (not number.isdigit() or int(number) < 1):
@@ -179,13 +172,9 @@ def _validate_rrule(text: str) -> str:
     for item in byday:
         match = _BYDAY_ITEM.match(item.strip())
         if match is None:
-            raise ScheduleError(
-                f"{item!r} is not a weekday; use MO, TU, WE, TH, FR, SA or SU (e.g. 1SU, -1FR)."
-            )
+            raise ScheduleError(f"{item!r} is not a weekday; use MO, TU, WE, TH, FR, SA or SU (e.g. 1SU, -1FR).")
         if match.group(1) is not None and freq not in ("MONTHLY", "YEARLY"):
-            raise ScheduleError(
-                f"{item} (a numbered weekday) only makes sense with FREQ=MONTHLY or FREQ=YEARLY."
-            )
+            raise ScheduleError(f"{item} (a numbered weekday) only makes sense with FREQ=MONTHLY or FREQ=YEARLY.")
     if "UNTIL" in parts and "T" not in parts["UNTIL"]:
         # A bare UNTIL date would mean midnight at its start and drop an evening meeting on that
         # very date; people mean "up to and including", so the rule says so explicitly.
@@ -260,9 +249,7 @@ class Schedule:
         object.__setattr__(self, "rrule", validate_rrule(self.rrule))
         get_zone(self.tz)
         if self.start_local.tzinfo is not None:
-            raise ScheduleError(
-                "The start time is a wall-clock time in the meeting's zone; leave tzinfo off it."
-            )
+            raise ScheduleError("The start time is a wall-clock time in the meeting's zone; leave tzinfo off it.")
         if not timedelta(0) < self.duration <= timedelta(hours=24):
             raise ScheduleError("A meeting lasts more than zero minutes and at most a day.")
         if self.doors_open < timedelta(0) or self.ending_notice < timedelta(0):
@@ -279,9 +266,7 @@ class Schedule:
             if day in self.cancelled:
                 raise ScheduleError(f"{_date_words(day)} is both cancelled and moved; choose one.")
             if not self._is_series_date(day):
-                raise ScheduleError(
-                    f"{_date_words(day)} is not a date of this series, so it cannot be moved."
-                )
+                raise ScheduleError(f"{_date_words(day)} is not a date of this series, so it cannot be moved.")
 
     @property
     def zone(self) -> ZoneInfo:
@@ -468,8 +453,7 @@ def format_for_viewer(dt: datetime, viewer_tz: str) -> str:
     _require_aware(dt, "The time to show")
     local = dt.astimezone(get_zone(viewer_tz))
     return (
-        f"{_DAY_ABBR[local.weekday()]} {local.day} {_MONTH_ABBR[local.month - 1]}, "
-        f"{local:%H:%M} {_abbreviation(local)}"
+        f"{_DAY_ABBR[local.weekday()]} {local.day} {_MONTH_ABBR[local.month - 1]}, {local:%H:%M} {_abbreviation(local)}"
     )
 
 

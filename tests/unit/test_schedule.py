@@ -41,9 +41,7 @@ def weekly(days: list[int], tz: str = "Asia/Kolkata", at: time = time(19), **kwa
 def the_one_on(schedule: Schedule, day: date) -> Occurrence:
     found = [
         occ
-        for occ in occurrences_between(
-            schedule, utc(day.year, day.month, day.day) - 2 * HOUR * 24, utc(2100, 1, 1)
-        )
+        for occ in occurrences_between(schedule, utc(day.year, day.month, day.day) - 2 * HOUR * 24, utc(2100, 1, 1))
         if occ.local_date == day
     ]
     assert len(found) == 1, found
@@ -265,9 +263,7 @@ def test_live_meeting_reports_itself_and_the_following_one() -> None:
     state = state_at(MONDAYS, A_MONDAY + timedelta(minutes=20))
 
     assert state.occurrence is not None and state.occurrence.starts_at == A_MONDAY
-    assert state.next_occurrence is not None and state.next_occurrence.starts_at == A_MONDAY + timedelta(
-        days=7
-    )
+    assert state.next_occurrence is not None and state.next_occurrence.starts_at == A_MONDAY + timedelta(days=7)
 
 
 def test_room_is_closed_between_meetings_and_remembers_the_last_one() -> None:
@@ -275,9 +271,7 @@ def test_room_is_closed_between_meetings_and_remembers_the_last_one() -> None:
 
     assert state.phase is Phase.CLOSED
     assert state.occurrence is not None and state.occurrence.starts_at == A_MONDAY
-    assert state.next_occurrence is not None and state.next_occurrence.starts_at == A_MONDAY + timedelta(
-        days=7
-    )
+    assert state.next_occurrence is not None and state.next_occurrence.starts_at == A_MONDAY + timedelta(days=7)
 
 
 def test_room_is_scheduled_before_the_first_meeting_ever() -> None:
@@ -301,9 +295,7 @@ def test_room_stays_closed_with_nothing_next_after_the_series_ends() -> None:
 
 
 def test_closed_room_finds_its_last_meeting_even_months_back() -> None:
-    schedule = Schedule(
-        rrule=monthly_rrule(SUN, 1), start_local=time(11), duration=HOUR, dtstart=date(2024, 1, 1)
-    )
+    schedule = Schedule(rrule=monthly_rrule(SUN, 1), start_local=time(11), duration=HOUR, dtstart=date(2024, 1, 1))
 
     state = state_at(schedule, utc(2025, 3, 1))
 
@@ -364,9 +356,7 @@ def test_holiday_schedule_cancels_and_moves_several_dates_at_once() -> None:
     ist = MONDAYS.zone
     schedule = weekly(
         [MON, WED, FRI],
-        cancelled=frozenset(
-            {date(2025, 10, 1), date(2025, 10, 3)}
-        ),  # Durga Puja: Navami, and the day after Dashami
+        cancelled=frozenset({date(2025, 10, 1), date(2025, 10, 3)}),  # Durga Puja: Navami, and the day after Dashami
         moved={date(2025, 10, 20): datetime(2025, 10, 20, 11, 0, tzinfo=ist)},  # Kali Puja / Diwali evening
     )
 
@@ -529,9 +519,7 @@ def test_weekly_rrule_refuses_impossible_days(days: list[int], interval: int) ->
         ("FREQ=WEEKLY;BYDAY=MO;COUNT=5", None),
     ],
 )
-def test_weekly_days_says_which_rules_fit_a_weekly_meeting_list(
-    rule: str, days: tuple[int, ...] | None
-) -> None:
+def test_weekly_days_says_which_rules_fit_a_weekly_meeting_list(rule: str, days: tuple[int, ...] | None) -> None:
     assert weekly_days(rule) == days
 
 
