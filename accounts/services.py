@@ -1,0 +1,106 @@
+"""What the accounts app does: sign-up, guest passes, and who a request or socket belongs to."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django.contrib.sessions.backends.base import SessionBase
+from django.db import IntegrityError, transaction
+
+from accounts.handles import CleanHandle, HandleError, clean_handle, suggest_handle
+from accounts.identity import Participant
+from accounts.models import GuestPass, RetiredHandle, Role, User
+
+GUEST_SESSION_KEY = "saathi_guest"
+
+
+def check_handle(raw: str, *, exclude_user_id: int | None = None, exclude_guest_id: int | None = None) -> CleanHandle:
+    """Validate a handle and make sure nobody else holds it (or a look-alike); raise HandleError."""
+    handle = clean_handle(raw)
+    taken = (
+        User.objects.filter(handle_key=handle.key).exclude(pk=exclude_user_id).exists()
+        or GuestPass.objects.filter(handle_key=handle.key).exclude(pk=exclude_guest_id).exists()
+        or RetiredHandle.objects.filter(handle_key=handle.key).exists()
+    )
+    if taken:
+        raise HandleError("That handle (or one that looks just like it) is taken. Try another.")
+    return handle
+
+
+def free_suggested_handle(attempts: int = 20) -> str:
+    """Return a suggested handle that nobody holds yet."""
+    for _ in range(attempts):
+        candidate = suggest_handle()
+        try:
+            check_handle(candidate)
+        except HandleError:
+            continue
+        return candidate
+    return f"Friend {secrets.randbelow(900000) + 100000}"
+
+
+@transaction.atomic
+def do_sign_up(*, username: str, password: str, handle: str, kind: str, email: str = "") -> User:
+    """Create a member or family account with its role group. Raises HandleError for a bad handle."""
+    clean = check_handle(handle)
+    user = User(username=username, email=email, handle=clean.display, handle_key=clean.key, kind=kind)
+    user.set_password(password)
+    try:
+        user.save()
+    except IntegrityError as exc:  # two sign-ups raced for the same handle
+        raise HandleError("That handle was just taken. Try another.") from exc
+    role = Role.FAMILY if kind == User.Kind.FAMILY else Role.MEMBER
+    group, _ = Group.objects.get_or_create(name=role.value)
+    user.groups.add(group)
+    return user
+
+
+@transaction.atomic
+def do_take_guest_pass(*, session: SessionBase, handle: str) -> GuestPass:
+    """Give this browser session a guest seat under `handle` (or rename its existing one)."""
+    existing = guest_pass_for_session(session)
+    clean = check_handle(handle, exclude_guest_id=existing.pk if existing else None)
+    try:
+        if existing:
+            existing.handle, existing.handle_key = clean.display, clean.key
+            existing.save(update_fields=["handle", "handle_key", "last_seen_at"])
+            return existing
+        guest = GuestPass.objects.create(token=secrets.token_urlsafe(32), handle=clean.display, handle_key=clean.key)
+    except IntegrityError as exc:
+        raise HandleError("That handle was just taken. Try another.") from exc
+    session[GUEST_SESSION_KEY] = guest.token
+    return guest
+
+
+def guest_pass_for_session(session: SessionBase) -> GuestPass | None:
+    token = session.get(GUEST_SESSION_KEY)
+    if not token:
+        return None
+    return GuestPass.objects.filter(token=token).first()
+
+
+def role_names(user: User) -> frozenset[str]:
+    names = set(user.groups.values_list("name", flat=True))
+    if user.is_superuser:
+        names.add(Role.ADMIN.value)
+    return frozenset(names)
+
+
+def participant_for(*, user: Any, session: SessionBase | None) -> Participant | None:
+    """Return who this is (a signed-in account first, else a guest pass), or None if neither."""
+    if user is not None and getattr(user, "is_authenticated", False) and user.is_active:
+        return Participant(
+            handle=user.handle,
+            author_key=f"u:{user.pk}",
+            roles=role_names(user),
+            user_id=user.pk,
+            is_family=user.kind == User.Kind.FAMILY,
+            attests_woman=user.attests_woman,
+        )
+    if session is not None:
+        guest = guest_pass_for_session(session)
+        if guest is not None:
+            return Participant(handle=guest.handle, author_key=f"g:{guest.pk}", guest_id=guest.pk)
+    return None

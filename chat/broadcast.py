@@ -1,0 +1,525 @@
+"""The only module that touches the channel layer: fan-out of room frames to every member, fast.
+
+Design (docs/architecture.md has the long version):
+- Each daphne process runs one `Hub`. Sockets register with it; they do not get channel-layer channels.
+- A message is serialised once, at commit, and published once per message to the room's group; each
+  process subscribes once per room, so Redis does one round trip per message per process, not per member.
+- The hub writes the same encoded text to every local member in one loop: no per-member task, no
+  per-member json.dumps, no consumer dispatch.
+- The database is the source of truth. Messages are numbered 1, 2, 3... per room; a hub that sees a gap
+  (a lost or reordered publish, a Redis restart) waits briefly, then back-fills from the database, so
+  nothing is ever lost silently, and every member gets one room's messages in the same order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import transaction
+
+from chat import protocol
+
+logger = logging.getLogger("saathi.broadcast")
+
+CONTROL_GROUP = "saathi.control"
+GAP_WAIT_SECONDS = 0.25  # how long a hub waits for an out-of-order message before reading the database
+TICK_SECONDS = 2.0  # roster heartbeat, group refresh and the database safety sweep
+ROSTER_TTL_SECONDS = 12.0
+PRESENCE_DEBOUNCE_SECONDS = 0.3
+BACKFILL_BATCH = 200
+
+
+def room_group(slug: str) -> str:
+    """Return the channel-layer group of a room: the one helper, so a typo can't cross rooms."""
+    return f"room.{slug}"
+
+
+def author_tag(author_key: str) -> str:
+    """Return an opaque tag for an author, so layer events carry no account ids."""
+    return hashlib.blake2b(author_key.encode(), key=settings.SECRET_KEY.encode()[:64], digest_size=12).hexdigest()
+
+
+# --- Publishing (called from services, inside their transaction) --------------------------------------
+
+
+def publish_room_frame_on_commit(
+    *, slug: str, seq: int | None, text: str | None, own: str | None = None, author_key: str | None = None
+) -> None:
+    """After commit, send an encoded frame to every member of the room, on every process."""
+    event: dict[str, Any] = {
+        "type": protocol.EVENT_ROOM_FRAME,
+        "room": slug,
+        "seq": seq,
+        "text": text,
+        "own": own,
+        "author": author_tag(author_key) if author_key else None,
+    }
+    transaction.on_commit(lambda: _publish(room_group(slug), event))
+
+
+def publish_control_on_commit(*, author_key: str, action: str, code: int = int(protocol.CloseCode.NOT_ALLOWED)) -> None:
+    """After commit, tell every process to act on this person's open sockets (close them, refresh roles)."""
+    event = {
+        "type": protocol.EVENT_PARTICIPANT_CONTROL,
+        "author": author_tag(author_key),
+        "action": action,
+        "code": code,
+    }
+    transaction.on_commit(lambda: _publish(CONTROL_GROUP, event))
+
+
+def _publish(group: str, event: dict[str, Any]) -> None:
+    hub = Hub.current
+    if hub is not None:
+        hub.accept_local(event)  # this process's members don't wait for Redis
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        if hub is not None and hub.loop is not None and _on_loop(hub.loop):
+            hub.loop.create_task(_safe_group_send(layer, group, event))
+        else:
+            async_to_sync(_safe_group_send)(layer, group, event)
+    except RuntimeError:  # no usable loop (a management command at shutdown): the database still has it
+        logger.warning("broadcast skipped: no event loop; members will back-fill from the database")
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+async def _safe_group_send(layer: Any, group: str, event: dict[str, Any]) -> None:
+    try:
+        await layer.group_send(group, event)
+    except Exception as exc:  # Redis away: the message is stored; hubs back-fill when it returns
+        logger.warning("channel layer publish failed (%s); members will back-fill", type(exc).__name__)
+
+
+# --- The per-process hub ----------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Member:
+    """One open socket, as the hub sees it."""
+
+    conn_id: str
+    room: str
+    author: str  # author_tag
+    handle: str
+    last_id: int
+    write: Callable[[str], Awaitable[None]]
+    close: Callable[[int], Awaitable[None]]
+    backfilling: bool = False
+
+
+@dataclass
+class _Room:
+    slug: str
+    room_id: int
+    members: dict[str, Member] = field(default_factory=dict)
+    next_seq: int | None = None
+    pending: dict[int, dict[str, Any]] = field(default_factory=dict)
+    gap_task: asyncio.Task[None] | None = None
+    remote_rosters: dict[str, tuple[float, list[list[str]]]] = field(default_factory=dict)
+    presence_text: str = ""
+    presence_task: asyncio.Task[None] | None = None
+
+    @property
+    def delivered(self) -> int:
+        return (self.next_seq or 1) - 1
+
+
+class Hub:
+    """Fan-out for one process: one channel-layer subscription per room, one write loop per message."""
+
+    current: Hub | None = None
+
+    def __init__(
+        self,
+        fetch_after: Callable[[int, int, int], Awaitable[list[tuple[int, str | None, str | None, str]]]],
+        room_heads: Callable[[list[int]], Awaitable[dict[int, int]]],
+    ) -> None:
+        self.process_id = uuid.uuid4().hex[:12]
+        self.rooms: dict[str, _Room] = {}
+        self.by_author: dict[str, set[Member]] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.channel: str | None = None
+        self._fetch_after = fetch_after
+        self._room_heads = room_heads
+        self._tasks: list[asyncio.Task[None]] = []
+        self._start_lock = asyncio.Lock()
+        self.counters = {"gap_backfills": 0, "member_backfills": 0, "layer_errors": 0}
+
+    # -- life cycle --
+    @classmethod
+    def get(cls) -> Hub:
+        if cls.current is None or cls.current.loop is not asyncio.get_running_loop():
+            cls.current = Hub(fetch_after=_fetch_after, room_heads=_room_heads)
+        return cls.current
+
+    async def ensure_started(self) -> None:
+        if self.channel is not None:
+            return
+        async with self._start_lock:
+            if self.channel is not None:
+                return
+            self.loop = asyncio.get_running_loop()
+            layer = get_channel_layer()
+            self.channel = await layer.new_channel("hub.") if layer else "local"
+            if layer is not None:
+                await self._layer_call("group_add", CONTROL_GROUP, self.channel)
+                self._tasks.append(asyncio.create_task(self._receive_loop(layer)))
+            self._tasks.append(asyncio.create_task(self._tick_loop()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if Hub.current is self:
+            Hub.current = None
+
+    # -- membership --
+    async def join(self, member: Member, room_id: int) -> None:
+        await self.ensure_started()
+        room = self.rooms.get(member.room)
+        if room is None:
+            room = self.rooms[member.room] = _Room(slug=member.room, room_id=room_id)
+            await self._layer_call("group_add", room_group(member.room), self.channel)
+        self.by_author.setdefault(member.author, set()).add(member)
+        room.members[member.conn_id] = member
+        if room.next_seq is None:
+            room.next_seq = member.last_id + 1
+            for seq in sorted(s for s in room.pending if s < room.next_seq):
+                room.pending.pop(seq)
+            await self._drain(room)
+        elif member.last_id < room.delivered:
+            self._start_backfill(member)
+        self._presence_changed(room)
+        if not await self._send_presence(room) and room.presence_text:
+            await member.write(room.presence_text)  # nothing changed for the others; the newcomer still needs it
+
+    async def leave(self, member: Member) -> None:
+        room = self.rooms.get(member.room)
+        members = self.by_author.get(member.author)
+        if members is not None:
+            members.discard(member)
+            if not members:
+                del self.by_author[member.author]
+        if room is None or room.members.pop(member.conn_id, None) is None:
+            return
+        if not room.members:
+            del self.rooms[member.room]
+            if room.gap_task:
+                room.gap_task.cancel()
+            await self._layer_call("group_discard", room_group(member.room), self.channel)
+            await self._publish_roster(room)
+        else:
+            self._presence_changed(room)
+
+    def local_handles(self, slug: str) -> list[str]:
+        room = self.rooms.get(slug)
+        return sorted({m.handle for m in room.members.values()}) if room else []
+
+    # -- events --
+    def accept_local(self, event: dict[str, Any]) -> None:
+        """Take an event published by this process (may be called from a worker thread)."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        if _on_loop(loop):
+            loop.create_task(self.handle_event(event))
+        else:
+            loop.call_soon_threadsafe(lambda: loop.create_task(self.handle_event(event)))
+
+    async def handle_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == protocol.EVENT_ROOM_FRAME:
+            room = self.rooms.get(event.get("room", ""))
+            if room is not None:
+                await self._on_room_frame(room, event)
+        elif kind == protocol.EVENT_ROOM_ROSTER:
+            room = self.rooms.get(event.get("room", ""))
+            if room is not None and event.get("process") != self.process_id:
+                room.remote_rosters[event["process"]] = (
+                    time.monotonic() + ROSTER_TTL_SECONDS,
+                    event["members"],
+                )
+                await self._send_presence(room)
+        elif kind == protocol.EVENT_PARTICIPANT_CONTROL:
+            for member in list(self.by_author.get(event.get("author", ""), ())):
+                await member.close(int(event.get("code", protocol.CloseCode.NOT_ALLOWED)))
+
+    async def _on_room_frame(self, room: _Room, event: dict[str, Any]) -> None:
+        seq = event.get("seq")
+        if seq is None:  # presence-free room frames (deleted, notice, queue): no ordering needed
+            await self._write_all(room, event, None)
+            return
+        if room.next_seq is None or seq < room.next_seq:
+            if room.next_seq is None:
+                room.pending[seq] = event
+            return
+        room.pending[seq] = event
+        await self._drain(room)
+        if room.pending and room.gap_task is None:
+            room.gap_task = asyncio.create_task(self._fill_gap_later(room))
+
+    async def _drain(self, room: _Room) -> None:
+        assert room.next_seq is not None
+        while room.next_seq in room.pending:
+            event = room.pending.pop(room.next_seq)
+            await self._write_all(room, event, room.next_seq)
+            room.next_seq += 1
+
+    async def _write_all(self, room: _Room, event: dict[str, Any], seq: int | None) -> None:
+        text, own, author = event.get("text"), event.get("own"), event.get("author")
+        for member in list(room.members.values()):
+            if seq is not None:
+                if member.backfilling or seq <= member.last_id:
+                    continue
+                if seq != member.last_id + 1:
+                    self._start_backfill(member)
+                    continue
+                member.last_id = seq
+            out = own if (own is not None and member.author == author) else text
+            if out is not None:
+                await member.write(out)
+
+    async def _fill_gap_later(self, room: _Room) -> None:
+        try:
+            await asyncio.sleep(GAP_WAIT_SECONDS)
+            while room.pending and room.next_seq is not None:
+                target = min(room.pending) - 1
+                if target < room.next_seq:
+                    await self._drain(room)
+                    continue
+                self.counters["gap_backfills"] += 1
+                rows = await self._fetch_after(
+                    room.room_id, room.next_seq - 1, min(BACKFILL_BATCH, target - room.next_seq + 1)
+                )
+                if not rows:
+                    break
+                for seq, text, own, author in rows:
+                    room.pending.setdefault(seq, {"text": text, "own": own, "author": author})
+                await self._drain(room)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning("gap back-fill failed (%s); will retry on the next tick", type(exc).__name__)
+        finally:
+            room.gap_task = None
+
+    def _start_backfill(self, member: Member) -> None:
+        if member.backfilling or self.loop is None:
+            return
+        member.backfilling = True
+        self.counters["member_backfills"] += 1
+        self.loop.create_task(self._backfill_member(member))
+
+    async def _backfill_member(self, member: Member) -> None:
+        try:
+            room = self.rooms.get(member.room)
+            while room is not None and member.conn_id in room.members:
+                rows = await self._fetch_after(room.room_id, member.last_id, BACKFILL_BATCH)
+                for seq, text, own, author in rows:
+                    if seq != member.last_id + 1:
+                        continue
+                    member.last_id = seq
+                    out = own if (own is not None and member.author == author) else text
+                    if out is not None:
+                        await member.write(out)
+                if len(rows) < BACKFILL_BATCH and member.last_id >= room.delivered:
+                    break
+                if not rows:
+                    break
+        except Exception as exc:
+            logger.warning("member back-fill failed (%s); asking the client to resume", type(exc).__name__)
+            with contextlib.suppress(Exception):
+                await member.write(
+                    protocol.encode(
+                        protocol.notice_frame(
+                            protocol.NoticeCode.RESYNC,
+                            "Some messages were delayed. Fetching them again.",
+                            last_id=member.last_id,
+                        )
+                    )
+                )
+        finally:
+            member.backfilling = False
+
+    async def resume_member(self, member: Member, after: int) -> int:
+        """Send a member every message after `after` (their own copy of their own), in order."""
+        room = self.rooms.get(member.room)
+        member.backfilling = True
+        try:
+            cursor = after
+            while True:
+                rows = await self._fetch_after(room.room_id if room else 0, cursor, BACKFILL_BATCH)
+                for seq, text, own, author in rows:
+                    cursor = seq
+                    out = own if (own is not None and member.author == author) else text
+                    if out is not None:
+                        await member.write(out)
+                if len(rows) < BACKFILL_BATCH:
+                    break
+            member.last_id = max(member.last_id, cursor)
+            return member.last_id
+        finally:
+            member.backfilling = False
+            if room is not None and member.last_id < room.delivered:
+                self._start_backfill(member)
+
+    # -- presence --
+    def _presence_changed(self, room: _Room) -> None:
+        if room.presence_task is None and self.loop is not None:
+            room.presence_task = self.loop.create_task(self._presence_soon(room))
+
+    async def _presence_soon(self, room: _Room) -> None:
+        try:
+            await asyncio.sleep(PRESENCE_DEBOUNCE_SECONDS)
+        finally:
+            room.presence_task = None
+        await self._publish_roster(room)
+        await self._send_presence(room)
+
+    def _local_roster(self, room: _Room) -> list[list[str]]:
+        seen: dict[str, str] = {}
+        for member in room.members.values():
+            seen.setdefault(member.author, member.handle)
+        return [[tag, handle] for tag, handle in seen.items()]
+
+    async def _publish_roster(self, room: _Room) -> None:
+        event = {
+            "type": protocol.EVENT_ROOM_ROSTER,
+            "room": room.slug,
+            "process": self.process_id,
+            "members": self._local_roster(room),
+        }
+        await self._layer_call("group_send", room_group(room.slug), event)
+
+    async def _send_presence(self, room: _Room) -> bool:
+        """Send the room's presence to local members if it changed; return whether it did."""
+        now = time.monotonic()
+        people: dict[str, str] = {}
+        for process, (expires, members) in list(room.remote_rosters.items()):
+            if expires < now:
+                del room.remote_rosters[process]
+                continue
+            people.update({tag: handle for tag, handle in members})
+        people.update({tag: handle for tag, handle in self._local_roster(room)})
+        text = protocol.encode(
+            {
+                "type": protocol.ServerType.PRESENCE.value,
+                "count": len(people),
+                "handles": sorted(people.values(), key=str.casefold),
+            }
+        )
+        if text == room.presence_text:
+            return False
+        room.presence_text = text
+        await self._write_all(room, {"text": text}, None)
+        return True
+
+    # -- background --
+    async def _receive_loop(self, layer: Any) -> None:
+        while True:
+            try:
+                event = await layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.counters["layer_errors"] += 1
+                logger.warning("channel layer receive failed (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(0.5)
+                continue
+            try:
+                await self.handle_event(event)
+            except Exception:
+                logger.exception("hub could not handle a %s event", event.get("type"))
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                await self._tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("hub tick failed (%s)", type(exc).__name__)
+
+    async def _tick(self) -> None:
+        if not self.rooms:
+            return
+        heads = await self._room_heads([room.room_id for room in self.rooms.values()])
+        for room in list(self.rooms.values()):
+            # Re-subscribe (Redis may have restarted and forgotten us) and say who is here.
+            await self._layer_call("group_add", room_group(room.slug), self.channel)
+            await self._publish_roster(room)
+            await self._send_presence(room)
+            head = heads.get(room.room_id, 0)
+            if room.next_seq is not None and head > room.delivered and room.gap_task is None:
+                # Stored but never received: a publish was lost. Fetch it from the database.
+                room.gap_task = asyncio.create_task(self._sweep(room, head))
+
+    async def _sweep(self, room: _Room, head: int) -> None:
+        try:
+            while room.next_seq is not None and room.delivered < head:
+                rows = await self._fetch_after(room.room_id, room.delivered, BACKFILL_BATCH)
+                if not rows:
+                    break
+                self.counters["gap_backfills"] += 1
+                for seq, text, own, author in rows:
+                    room.pending.setdefault(seq, {"text": text, "own": own, "author": author})
+                await self._drain(room)
+        finally:
+            room.gap_task = None
+
+    async def _layer_call(self, name: str, *args: Any) -> None:
+        layer = get_channel_layer()
+        if layer is None or self.channel in (None, "local"):
+            return
+        try:
+            await getattr(layer, name)(*args)
+        except Exception as exc:
+            self.counters["layer_errors"] += 1
+            logger.warning("channel layer %s failed (%s)", name, type(exc).__name__)
+
+
+# --- Database reads the hub needs (kept here so the hub has no model imports at module level) -------------
+
+
+async def _fetch_after(room_id: int, after: int, limit: int) -> list[tuple[int, str | None, str | None, str]]:
+    from chat.selectors import encoded_messages_after
+
+    return await database_sync_to_async(encoded_messages_after)(room_id=room_id, after=after, limit=limit)
+
+
+async def _room_heads(room_ids: list[int]) -> dict[int, int]:
+    from rooms.models import Room
+
+    def read() -> dict[int, int]:
+        return dict(Room.objects.filter(pk__in=room_ids).values_list("pk", "last_seq"))
+
+    return await database_sync_to_async(read)()
+
+
+def process_label() -> str:
+    return f"{os.getpid()}"

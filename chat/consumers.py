@@ -1,0 +1,192 @@
+"""The room socket: translate frames into service calls and results into frames. No policy here."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.db import DatabaseError
+
+from chat import protocol, services, sockets
+from chat.broadcast import Hub, Member, author_tag
+from chat.failures import log_failure
+from chat.protocol import CloseCode, ErrorCode, ProtocolError
+
+logger = logging.getLogger("saathi.consumers")
+
+# Sockets don't get per-socket channel-layer channels: the process's Hub subscribes once per room.
+NO_PER_SOCKET_LAYER = "saathi.no-per-socket-layer"
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    channel_layer_alias = NO_PER_SOCKET_LAYER
+
+    member: Member | None = None
+    slot: str | None = None
+    join: services.JoinResult | None = None
+
+    async def connect(self) -> None:
+        self.conn_id = uuid.uuid4().hex
+        self.frame_window = (time.monotonic(), 0)
+        self.refusals: list[float] = []
+        await self.accept()
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        resume_after = _query_int(self.scope, "after")
+        try:
+            join = await database_sync_to_async(services.join_room)(
+                slug=slug,
+                user=self.scope.get("user"),
+                session=self.scope.get("session"),
+                resume_after=resume_after,
+            )
+        except DatabaseError as exc:
+            log_failure(logger, "join", exc)
+            await self.send_frame(protocol.error_frame(ErrorCode.UNAVAILABLE, "The service is busy. Reconnecting…"))
+            await self.close(code=1013)
+            return
+        if join.close_code is not None:
+            frame = protocol.error_frame(
+                ErrorCode.NOT_ALLOWED if join.close_code != 4404 else ErrorCode.NOT_FOUND, join.reason
+            )
+            if join.opens_at:
+                frame["opens_at"] = join.opens_at.isoformat()
+            await self.send_frame(frame)
+            await self.close(code=join.close_code)
+            return
+        assert join.participant is not None and join.room is not None and join.welcome is not None
+        self.slot = await database_sync_to_async(sockets.claim_slot)(join.participant.author_key, self.conn_id)
+        if self.slot is None:
+            await self.send_frame(
+                protocol.error_frame(
+                    ErrorCode.RATE_LIMITED, "You have too many meetings open. Close one and try again."
+                )
+            )
+            await self.close(code=CloseCode.TOO_MANY)
+            return
+        self.join = join
+        await self.send_frame(join.welcome)
+        hub = Hub.get()
+        self.member = Member(
+            conn_id=self.conn_id,
+            room=join.room.slug,
+            author=author_tag(join.participant.author_key),
+            handle=join.participant.handle,
+            last_id=resume_after if resume_after is not None else join.last_id,
+            write=self._write_text,
+            close=self._close_from_hub,
+        )
+        if resume_after is not None:
+            self.member.backfilling = True  # the resume below streams the gap; the hub holds off until then
+        await hub.join(self.member, join.room.pk)
+        if resume_after is not None:
+            last = await hub.resume_member(self.member, resume_after)
+            await self.send_frame({"type": protocol.ServerType.RESUMED.value, "last_id": last})
+
+    async def disconnect(self, code: int) -> None:
+        if self.member is not None:
+            await Hub.get().leave(self.member)
+            self.member = None
+        if self.slot is not None and self.join is not None and self.join.participant is not None:
+            await database_sync_to_async(sockets.release_slot)(self.slot)
+            self.slot = None
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.member is None or self.join is None:
+            return
+        if not self._frame_allowed():
+            await self._refuse(ProtocolError(ErrorCode.RATE_LIMITED, "Too many frames. Slow down."))
+            return
+        try:
+            request = protocol.parse_client_frame(text_data if text_data is not None else bytes_data)
+            await self._handle(request)
+        except ProtocolError as refusal:
+            await self._refuse(refusal)
+        except DatabaseError as exc:
+            log_failure(logger, "frame", exc)
+            client_id = getattr(locals().get("request"), "client_id", None)
+            await self.send_frame(
+                protocol.error_frame(
+                    ErrorCode.UNAVAILABLE,
+                    "Not sent: the service is busy. It will be retried.",
+                    client_id=str(client_id) if client_id else None,
+                )
+            )
+        except Exception as exc:  # never let one frame take the socket down
+            log_failure(logger, "frame", exc)
+            await self.send_frame(protocol.error_frame(ErrorCode.INVALID, "That frame could not be handled."))
+
+    async def _handle(self, request: protocol.ClientRequest) -> None:
+        assert self.join is not None and self.join.room is not None and self.join.participant is not None
+        assert self.member is not None
+        if isinstance(request, protocol.PingRequest):
+            await self.send_frame(protocol.pong_frame())
+        elif isinstance(request, protocol.SendRequest):
+            result = await database_sync_to_async(services.check_post_message)(
+                room=self.join.room,
+                participant=self.join.participant,
+                body=request.body,
+                client_id=request.client_id,
+            )
+            if not result.created:  # a retry of a stored message: give the sender their copy again
+                await self.send_frame(services.own_message_frame(result.message))
+        elif isinstance(request, protocol.ResumeRequest):
+            last = await Hub.get().resume_member(self.member, request.after)
+            await self.send_frame({"type": protocol.ServerType.RESUMED.value, "last_id": last})
+        else:
+            await self.handle_extension(request)
+
+    async def handle_extension(self, request: protocol.ClientRequest) -> None:
+        """Frames served by other apps (moderation, the speaking queue)."""
+        from chat.extensions import dispatch_extension
+
+        frames = await dispatch_extension(self.join, request, self.conn_id)
+        for frame in frames:
+            await self.send_frame(frame)
+
+    async def _refuse(self, refusal: ProtocolError) -> None:
+        await self.send_frame(refusal.frame())
+        if refusal.code == ErrorCode.RATE_LIMITED:
+            now = time.monotonic()
+            self.refusals = [t for t in self.refusals if now - t < 60] + [now]
+            if len(self.refusals) >= settings.SAATHI_FLOOD_CLOSE_AFTER:
+                await self.close(code=CloseCode.TOO_MANY)
+
+    def _frame_allowed(self) -> bool:
+        start, count = self.frame_window
+        now = time.monotonic()
+        if now - start > 60:
+            self.frame_window = (now, 1)
+            return True
+        self.frame_window = (start, count + 1)
+        return count + 1 <= settings.SAATHI_FRAMES_PER_MINUTE
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        await self._write_text(protocol.encode(frame))
+
+    async def _write_text(self, text: str) -> None:
+        await self.base_send({"type": "websocket.send", "text": text})
+
+    async def _close_from_hub(self, code: int) -> None:
+        await self.close(code=code)
+        # daphne sends websocket.disconnect later; drop from the hub now so nothing more is written.
+        if self.member is not None:
+            await Hub.get().leave(self.member)
+            self.member = None
+
+
+def _query_int(scope: dict[str, Any], name: str) -> int | None:
+    from urllib.parse import parse_qs
+
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
+    if not values:
+        return None
+    try:
+        value = int(values[0])
+    except ValueError:
+        return None
+    return value if 0 <= value < 2**53 else None

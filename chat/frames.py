@@ -1,0 +1,33 @@
+"""Build server frames from models: display fields only, never an account id, username or email."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chat import protocol
+from chat.models import Message
+from chat.sanitize import render_html
+
+
+def message_frame(message: Message, *, own: bool = False) -> dict[str, Any]:
+    frame: dict[str, Any] = {
+        "type": protocol.ServerType.MESSAGE.value,
+        "id": message.seq,
+        "handle": message.handle,
+        "body": message.body,
+        "html": render_html(message.body),
+        "sent_at": message.created_at.isoformat().replace("+00:00", "Z"),
+    }
+    if own:
+        frame["client_id"] = str(message.client_id)
+        if message.state == Message.State.HELD:
+            frame["held"] = True
+    return frame
+
+
+def encoded_pair(message: Message) -> tuple[str | None, str]:
+    """Return (text for peers, text for the author): peers get nothing for a held or deleted message."""
+    own = protocol.encode(message_frame(message, own=True))
+    if message.state != Message.State.VISIBLE:
+        return None, own
+    return protocol.encode(message_frame(message)), own

@@ -1,0 +1,146 @@
+"""What the chat does: post a message (stored first, then broadcast), and the checks before it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.identity import Participant
+from chat import broadcast, ratelimit
+from chat.frames import encoded_pair, message_frame
+from chat.models import Message
+from chat.protocol import ErrorCode, ProtocolError
+from moderation.selectors import active_mute
+from rooms.models import Room
+from rooms.services import chairs_room, room_state
+
+
+@dataclass(frozen=True, slots=True)
+class PostResult:
+    message: Message
+    created: bool  # False when this client_id was already stored: the stored copy is returned
+
+
+def check_post_message(
+    *, room: Room, participant: Participant, body: str, client_id: uuid.UUID, now: datetime | None = None
+) -> PostResult:
+    """Apply the room's rules to a send, then store it. Raises ProtocolError with a readable reason."""
+    now = now or timezone.now()
+    cid = str(client_id)
+    existing = Message.objects.filter(room=room, author_key=participant.author_key, client_id=client_id).first()
+    if existing is not None:
+        return PostResult(message=existing, created=False)
+    room.refresh_from_db(fields=["locked", "slow_mode_seconds"])
+    runs_room = participant.is_staff_role or chairs_room(room, participant)
+    if not room_state(room, now=now).accepts_messages and not runs_room:
+        raise ProtocolError(ErrorCode.NOT_ALLOWED, "The meeting isn't open for sharing right now.", cid)
+    if room.locked and not runs_room:
+        raise ProtocolError(ErrorCode.LOCKED, "The room is locked by the chair for now.", cid)
+    mute = active_mute(author_key=participant.author_key, room=room, now=now)
+    if mute is not None and not runs_room:
+        until = f" until {mute.until:%H:%M} UTC" if mute.until else ""
+        raise ProtocolError(ErrorCode.MUTED, f"You are muted in this room{until}.", cid)
+    if (
+        room.slow_mode_seconds
+        and not runs_room
+        and not ratelimit.hit(f"1/{room.slow_mode_seconds}second", "slow", str(room.pk), participant.author_key)
+    ):
+        raise ProtocolError(
+            ErrorCode.RATE_LIMITED, f"Slow mode: one message every {room.slow_mode_seconds} seconds.", cid
+        )
+    if not ratelimit.hit(settings.SAATHI_SEND_RATE, "send", str(room.pk), participant.author_key):
+        raise ProtocolError(ErrorCode.RATE_LIMITED, "You're sending quickly. Take a breath and try again shortly.", cid)
+    try:
+        return do_post_message(room=room, participant=participant, body=body, client_id=client_id)
+    except IntegrityError:  # the same client_id raced in on another socket: return the stored copy
+        stored = Message.objects.get(room=room, author_key=participant.author_key, client_id=client_id)
+        return PostResult(message=stored, created=False)
+
+
+@transaction.atomic
+def do_post_message(*, room: Room, participant: Participant, body: str, client_id: uuid.UUID) -> PostResult:
+    """Store a message with the room's next number, then (after commit) broadcast it."""
+    Room.objects.filter(pk=room.pk).update(last_seq=F("last_seq") + 1)  # also locks the room row until commit
+    seq = Room.objects.values_list("last_seq", flat=True).get(pk=room.pk)
+    message = Message.objects.create(
+        room=room,
+        seq=seq,
+        author_key=participant.author_key,
+        handle=participant.handle,
+        body=body,
+        client_id=client_id,
+    )
+    text, own = encoded_pair(message)
+    broadcast.publish_room_frame_on_commit(
+        slug=room.slug, seq=seq, text=text, own=own, author_key=participant.author_key
+    )
+    return PostResult(message=message, created=True)
+
+
+def own_message_frame(message: Message) -> dict:
+    """Return the author's copy of a stored message (with their client_id)."""
+    return message_frame(message, own=True)
+
+
+@dataclass(frozen=True, slots=True)
+class JoinResult:
+    """Everything a socket needs to enter a room, or the refusal."""
+
+    room: Room | None
+    participant: Participant | None
+    close_code: int | None
+    reason: str
+    welcome: dict | None = None
+    last_id: int = 0
+    opens_at: datetime | None = None
+
+
+def join_room(*, slug: str, user: object, session: object, resume_after: int | None) -> JoinResult:
+    """Decide whether this socket may join `slug`, and build its welcome frame."""
+    from accounts.services import participant_for
+    from rooms.services import check_room_access
+
+    room = Room.objects.filter(slug=slug).first()
+    if room is None:
+        return JoinResult(None, None, 4404, "There is no such meeting.")
+    participant = participant_for(user=user, session=session)  # type: ignore[arg-type]
+    decision = check_room_access(room, participant)
+    if not decision.allowed:
+        return JoinResult(room, participant, decision.close_code, decision.reason, opens_at=decision.opens_at)
+    assert participant is not None
+    from chat.selectors import history_frames
+
+    head = Room.objects.values_list("last_seq", flat=True).get(pk=room.pk)
+    state = room_state(room)
+    history = (
+        []
+        if resume_after is not None
+        else history_frames(room, limit=settings.SAATHI_HISTORY_ON_JOIN, author_key=participant.author_key)
+    )
+    welcome = {
+        "type": "welcome",
+        "room": {
+            "slug": room.slug,
+            "name": room.name,
+            "kind": room.programme,
+            "access": room.access,
+            "format": room.format_text,
+            "state": state.phase,
+            "closes_at": state.closes_at.isoformat() if state.closes_at else None,
+            "retention_hours": room.retention_hours,
+            "retention": room.retention_label,
+        },
+        "you": {
+            "handle": participant.handle,
+            "role": participant.display_role(chairs_room=chairs_room(room, participant)),
+        },
+        "history": history,
+        "last_id": head,
+    }
+    return JoinResult(room, participant, None, "", welcome=welcome, last_id=head)

@@ -1,0 +1,248 @@
+"""Saathi settings: one module; every difference between environments is an environment variable.
+
+Defaults are safe for a laptop: SQLite, the in-memory channel layer, debug on. With DJANGO_DEBUG off,
+a missing secret stops start-up with a clear message. `.env.example` lists every variable.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from csp.constants import NONCE
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+TESTING = "pytest" in sys.modules or env.bool("SAATHI_TESTING", default=False)
+
+_DEV_SECRET = "saathi-insecure-development-key-never-use-in-production"  # noqa: S105
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
+if not SECRET_KEY or (not DEBUG and SECRET_KEY == _DEV_SECRET):
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is not set. With DJANGO_DEBUG off Saathi needs a long random secret: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(64))'"
+    )
+
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "csp",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "accounts",
+    "rooms",
+    "chat",
+    "moderation",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
+            ],
+        },
+    },
+]
+
+# --- Data -------------------------------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"].setdefault("CONN_MAX_AGE", 0 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if TESTING:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # socket tests run queries on worker threads; close them promptly
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # WAL lets the room page read while a message is being written; a timeout instead of "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+
+# The channel layer is only a fast path between processes; the database is the source of truth.
+# Pub/Sub never drops a message and re-subscribes after a Redis restart; payloads are encrypted at rest in Redis.
+CHANNEL_ENCRYPTION_KEY = env.str("SAATHI_CHANNEL_ENCRYPTION_KEY", default=SECRET_KEY)
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": "saathi",
+                "symmetric_encryption_keys": [CHANNEL_ENCRYPTION_KEY],
+            },
+        }
+    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Identity ---------------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+if TESTING:
+    # Hashing cost is not under test here; Argon2 is still the production hasher (see test_settings).
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_URL = "accounts:sign_in"
+LOGIN_REDIRECT_URL = "rooms:list"
+LOGOUT_REDIRECT_URL = "home"
+
+# Login throttling (django-axes): lock a username after repeated failures; the message stays generic.
+AXES_FAILURE_LIMIT = env.int("SAATHI_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # axes would otherwise log usernames next to IP addresses
+AXES_DISABLE_ACCESS_LOG = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_IPWARE_PROXY_COUNT = env.int("SAATHI_PROXY_COUNT", default=0)
+
+# Sessions: idle sessions expire; each request (and each socket heartbeat) slides the window.
+SESSION_COOKIE_AGE = env.int("SAATHI_SESSION_IDLE_SECONDS", default=60 * 60 * 2)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+# --- Security headers (production turns these on through DJANGO_DEBUG=false) -------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env.bool("SAATHI_SSL_REDIRECT", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env.int("SAATHI_HSTS_SECONDS", default=60 * 60 * 24 * 365)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    # __Host- cookies are only accepted over HTTPS, on this exact host, with Path=/.
+    SESSION_COOKIE_NAME = "__Host-saathi-session"
+    CSRF_COOKIE_NAME = "__Host-saathi-csrf"
+else:
+    SESSION_COOKIE_NAME = "saathi-session"
+    CSRF_COOKIE_NAME = "saathi-csrf"
+
+# Content-Security-Policy: the site itself and nothing else; scripts and styles carry a per-response nonce.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],
+        "style-src": ["'self'", NONCE],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# --- Static files ------------------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG or TESTING
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "Asia/Kolkata"
+USE_I18N = True
+USE_TZ = True
+
+# --- Product settings --------------------------------------------------------------------------------
+# Per member per room: a burst, then a steady rate ("10/10second;30/minute" = about 10 at once, 30 a minute).
+SAATHI_SEND_RATE = env.str("SAATHI_SEND_RATE", default="10/10second;30/minute")
+# A socket that keeps hitting the limit is closed (4429) after this many refusals within a minute.
+SAATHI_FLOOD_CLOSE_AFTER = env.int("SAATHI_FLOOD_CLOSE_AFTER", default=20)
+# Any frame, of any type: a cap that stops a client from spinning the server with pings or junk.
+SAATHI_FRAMES_PER_MINUTE = env.int("SAATHI_FRAMES_PER_MINUTE", default=120)
+SAATHI_MAX_SOCKETS_PER_MEMBER = env.int("SAATHI_MAX_SOCKETS_PER_MEMBER", default=3)
+SAATHI_HISTORY_ON_JOIN = env.int("SAATHI_HISTORY_ON_JOIN", default=50)
+SAATHI_RESUME_BATCH = 200
+SAATHI_WEBSOCKET_MAX_MESSAGE_BYTES = 64 * 1024  # daphne's hard ceiling; 8 KiB is the protocol's limit
+SAATHI_PING_INTERVAL = env.int("SAATHI_PING_INTERVAL", default=20)
+SAATHI_PING_TIMEOUT = env.int("SAATHI_PING_TIMEOUT", default=20)
+
+# --- Logging: never a message body, never a handle next to an IP, never an email ----------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("SAATHI_LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},  # daphne's access log carries client IPs
+        "daphne": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+    },
+}
+
+# --- Test-only toggles -------------------------------------------------------------------------------
+if TESTING:
+    AXES_ENABLED = env.bool("SAATHI_AXES_IN_TESTS", default=True)

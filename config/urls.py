@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from accounts import views as account_views
+from config import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("weather/", views.exit_page, name="exit"),
+    path("guest/", account_views.guest, name="guest"),
+    path("accounts/", include("accounts.urls")),
+    path("rooms/", include("rooms.urls")),
+    path("admin/", admin.site.urls),
+]

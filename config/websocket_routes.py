@@ -1,0 +1,5 @@
+"""Every WebSocket route, in one list."""
+
+from chat.routing import websocket_urlpatterns as chat_routes
+
+websocket_urlpatterns = [*chat_routes]

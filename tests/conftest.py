@@ -1,0 +1,62 @@
+"""Shared test set-up: service checks, clean rate limits, and helpers to open real sockets."""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlparse
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def service_missing(name: str, url: str, port: int) -> str | None:
+    """Return why a needed service is unusable, or None. Under CI=true a missing service is a failure."""
+    if _reachable(url, port):
+        return None
+    return f"{name} is not reachable at {url}"
+
+
+def require_service(name: str, url: str, port: int) -> None:
+    reason = service_missing(name, url, port)
+    if reason is None:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: services are required)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _clean_limits_and_cache(settings):  # type: ignore[no-untyped-def]
+    """Each test starts with fresh rate-limit windows and socket slots."""
+    from django.core.cache import cache
+
+    from chat import ratelimit
+
+    ratelimit.reset()
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = os.environ.get("SAATHI_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    require_service("Redis", url, 6379)
+    return url
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    url = os.environ.get("SAATHI_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+    require_service("PostgreSQL", url, 5432)
+    return url
