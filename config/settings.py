@@ -246,3 +246,6 @@ LOGGING = {
 # --- Test-only toggles -------------------------------------------------------------------------------
 if TESTING:
     AXES_ENABLED = env.bool("SAATHI_AXES_IN_TESTS", default=True)
+
+# --- Background worker: each step is `step(*, now) -> int`, locked and idempotent --------------------
+SAATHI_WORKER_STEPS: list[str] = env.list("SAATHI_WORKER_STEPS", default=[])
