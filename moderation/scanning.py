@@ -1,0 +1,822 @@
+"""Assess one chat message for crisis language (pure Python: no Django imports).
+
+The pipeline has three steps, each linear in the length of the message:
+
+1. Normalise: NFKD, casefold, drop zero-width/bidi/combining marks (zalgo), map confusable
+   Cyrillic/Greek letters and meaningful emoji, squeeze letter runs to one letter, expand chat
+   shorthand, undo leetspeak in tokens that mix letters and digits, and turn numbers into class
+   tokens (NUM, DOSE, CLOCK, ORD).
+2. Match: one pass of an Aho-Corasick automaton over the space-joined tokens finds every
+   lexicon phrase (risk phrases and context cues alike) on whole-word boundaries.
+3. Decide: small rules over the hits within a sentence (negation, past tense, who it is about,
+   questions to others, quotes and media, conditionals, idioms), then escalation (ideation plus
+   means or a time is imminent) and combinations of weak signs (a goodbye plus hopelessness).
+
+The lexicon (moderation/lexicon.toml) is data, versioned and reviewed like code. What to *do*
+about an assessment lives in moderation/services.py, not here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+import tomllib
+import unicodedata
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from itertools import product
+from pathlib import Path
+from typing import Any, Final
+
+import ahocorasick  # type: ignore[import-untyped]
+
+__all__ = [
+    "CATEGORIES",
+    "DEFAULT_LEXICON_PATH",
+    "Assessment",
+    "Level",
+    "Lexicon",
+    "LexiconError",
+    "load_lexicon",
+    "main",
+    "normalize",
+    "scan",
+]
+
+DEFAULT_LEXICON_PATH: Final = Path(__file__).with_name("lexicon.toml")
+
+CATEGORIES: Final = (
+    "abuse_at_home",
+    "medical_emergency",
+    "overdose_intent",
+    "self_harm",
+    "suicide",
+    "using_now",
+    "violence_to_others",
+)
+
+
+class Level(str, Enum):
+    """How urgent a message is; orderable (NONE < CONCERN < HIGH < IMMINENT)."""
+
+    NONE = "none"
+    CONCERN = "concern"
+    HIGH = "high"
+    IMMINENT = "imminent"
+
+    @property
+    def rank(self) -> int:
+        """Return 0 for NONE up to 3 for IMMINENT."""
+        return _RANKS[self.value]
+
+    def __lt__(self, other: str) -> bool:
+        if isinstance(other, Level):
+            return self.rank < other.rank
+        return NotImplemented
+
+    def __le__(self, other: str) -> bool:
+        if isinstance(other, Level):
+            return self.rank <= other.rank
+        return NotImplemented
+
+    def __gt__(self, other: str) -> bool:
+        if isinstance(other, Level):
+            return self.rank > other.rank
+        return NotImplemented
+
+    def __ge__(self, other: str) -> bool:
+        if isinstance(other, Level):
+            return self.rank >= other.rank
+        return NotImplemented
+
+
+_RANKS: Final = {"none": 0, "concern": 1, "high": 2, "imminent": 3}
+_BY_RANK: Final = (Level.NONE, Level.CONCERN, Level.HIGH, Level.IMMINENT)
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """The detector's verdict on one message: level, categories and the evidence that matched."""
+
+    level: Level
+    categories: tuple[str, ...]
+    evidence: tuple[str, ...]
+
+    @property
+    def is_crisis(self) -> bool:
+        """Return True when someone should be paged (HIGH or IMMINENT)."""
+        return self.level is Level.HIGH or self.level is Level.IMMINENT
+
+
+class LexiconError(ValueError):
+    """The lexicon file is malformed or a rule lacks what review requires."""
+
+
+# --- lexicon ---------------------------------------------------------------------------------
+
+_ROLES: Final = frozenset(
+    {
+        "risk",
+        "weak",
+        "plan",
+        "past",
+        "present",
+        "negation",
+        "postneg",
+        "hypothetical",
+        "hyp_end",
+        "media",
+        "support",
+        "idiom",
+        "continuity",
+        "resolved",
+        "pronoun",
+        "question",
+        "clause",
+    }
+)
+_PERSONS: Final = frozenset({"first", "second", "third", "any"})
+_CLASS_TOKENS: Final = frozenset({"NUM", "DOSE", "CLOCK", "ORD"})
+_MAX_FORMS: Final = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    """One lexicon phrase after expansion, with the rule it belongs to."""
+
+    rule: str
+    role: str
+    phrase: str
+    ntoks: int
+    category: str = ""
+    level: Level = Level.NONE
+    person: str = "any"
+    group: str = ""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Lexicon:
+    """A compiled lexicon: the automaton over every phrase plus the normalisation tables."""
+
+    version: str
+    rule_ids: tuple[str, ...]
+    keys: tuple[str, ...]
+    table: Mapping[int, str | None] = field(repr=False)
+    shorthand: Mapping[str, tuple[str, ...]] = field(repr=False)
+    negation_gap: frozenset[str] = field(repr=False)
+    automaton: Any = field(repr=False)
+
+
+def _build_table(emoji: Mapping[str, str]) -> dict[int, str | None]:
+    """Return the str.translate table: deletions, confusables, punctuation and emoji."""
+    table: dict[int, str | None] = {}
+    deleted = [
+        (0x0300, 0x036F),  # combining diacritics (accents, zalgo)
+        (0x0483, 0x0489),  # Cyrillic combining marks
+        (0x1AB0, 0x1AFF),
+        (0x1DC0, 0x1DFF),
+        (0x20D0, 0x20FF),
+        (0xFE20, 0xFE2F),
+        (0x200B, 0x200F),  # zero-width space/joiners, LRM/RLM
+        (0x202A, 0x202E),  # bidi embeddings and overrides
+        (0x2060, 0x2069),  # word joiner, invisible operators, bidi isolates
+        (0xFE00, 0xFE0F),  # variation selectors (emoji presentation)
+        (0xE0000, 0xE007F),  # tag characters
+        (0xE0100, 0xE01EF),
+    ]
+    for lo, hi in deleted:
+        for cp in range(lo, hi + 1):
+            table[cp] = None
+    for cp in (0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180E, 0x3164, 0xFEFF, 0xFFA0):
+        table[cp] = None
+    # Confusable letters (after casefold) that people and spammers use to dodge filters.
+    confusables = {
+        "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p",
+        "с": "c", "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d",
+        "ԛ": "q", "ԝ": "w", "ӏ": "l", "һ": "h", "ɡ": "g", "ɑ": "a", "ɩ": "i", "ʟ": "l", "ո": "n",
+        "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p",
+        "τ": "t", "υ": "u", "χ": "x", "ς": "s", "ω": "w", "γ": "y", "ɪ": "i", "ᴋ": "k", "ʏ": "y",
+        "ᴅ": "d", "ᴇ": "e", "ʜ": "h", "ʀ": "r", "ꜱ": "s", "ᴛ": "t", "ᴜ": "u", "ᴍ": "m", "ɴ": "n",
+        "ᴏ": "o", "ᴘ": "p", "ᴀ": "a", "ʙ": "b", "ᴄ": "c", "ꜰ": "f", "ɢ": "g", "ᴊ": "j", "ʟ̣": "l",
+    }  # fmt: skip
+    for src, dst in confusables.items():
+        if len(src) == 1:
+            table[ord(src)] = dst
+    punctuation = {
+        "\u2018": "", "\u2019": "", "'": "", "`": "", "\u00b4": "", "\u02bc": "",
+        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"',
+        "\u2026": ".", "\u0964": ".", "\u0965": ".", "\u061f": "?", "\u00bf": " ", "\u00a1": " ",
+        "-": " ", "_": " ", "\u2010": " ", "\u2011": " ", "\u2012": " ", "\u2013": " ", "\u2014": " ",
+        "/": " ", "\\": " ", "~": " ", "#": " ",
+    }  # fmt: skip
+    for src, dst in punctuation.items():
+        table[ord(src)] = dst
+    for glyph, word in emoji.items():
+        base = [c for c in glyph if ord(c) not in table]
+        if len(base) != 1:
+            raise LexiconError(f"emoji key {glyph!r} must be one character")
+        table[ord(base[0])] = f" {word} "
+    return table
+
+
+# Letters repeated (sooooo, diieee) squeeze to one: both the text and the phrases go through it.
+_SQUEEZE: Final = re.compile(r"([a-z])\1+")
+# A word starts with a letter, digit, @ or $; ! | * count inside a word only before another
+# word character (k!ll, k*ll). One quantifier over single characters: linear time.
+_TOKEN: Final = re.compile(r"[a-z0-9@$](?:[a-z0-9@$]|[!|*](?=[a-z0-9@$]))*|[.!?;\n,\"]")
+_NUMBER: Final = re.compile(r"\$?[0-9]+([a-z]*)")
+_LEET: Final = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "9": "g",
+                              "@": "a", "$": "s", "!": "i", "|": "l", "*": "i"})  # fmt: skip
+_UNITS: Final[Mapping[str, tuple[str, ...]]] = {
+    **{u: ("DOSE",) for u in ("mg", "mgs", "ml", "mcg", "ug", "g", "gm", "gms", "gram", "grams")},
+    **{u: ("CLOCK",) for u in ("am", "pm")},
+    **{u: ("ORD",) for u in ("st", "nd", "rd", "th")},
+    "x": ("NUM", "times"),
+    **{u: ("NUM", "years") for u in ("y", "yr", "yrs", "year", "years")},
+    **{u: ("NUM", "months") for u in ("mo", "mos", "month", "months")},
+    **{u: ("NUM", "hours") for u in ("h", "hr", "hrs", "hour", "hours")},
+    **{u: ("NUM", "minutes") for u in ("min", "mins", "minute", "minutes")},
+    **{u: ("NUM", "days") for u in ("d", "day", "days")},
+}
+_BOUNDARIES: Final[Mapping[str, str]] = {
+    ".": ".",
+    "!": ".",
+    ";": ".",
+    "\n": ".",
+    "?": "?",
+    ",": ",",
+    '"': '"',
+}
+# Built-in structural cues: sentence ends, commas and quotation marks.
+_STRUCTURE: Final = (
+    Cue(rule="structure.stop", role="boundary", phrase=".", ntoks=1),
+    Cue(rule="structure.question_mark", role="boundary", phrase="?", ntoks=1, group="question"),
+    Cue(rule="structure.comma", role="comma", phrase=",", ntoks=1),
+    Cue(rule="structure.quote", role="quote", phrase='"', ntoks=1),
+)
+_BRACES: Final = re.compile(r"\{([^{}]*)\}")
+
+
+def _mixed(tok: str, shorthand: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """Return the tokens for a word that mixes letters with digits or symbols."""
+    rep = shorthand.get(tok)
+    if rep is not None:
+        return rep
+    m = _NUMBER.fullmatch(tok)
+    if m is not None:
+        unit = m.group(1)
+        return _UNITS.get(unit, ("NUM",)) if unit else ("NUM",)
+    word = _SQUEEZE.sub(r"\1", tok.translate(_LEET))
+    return shorthand.get(word, (word,))
+
+
+def _tokens(
+    text: str, table: Mapping[int, str | None], shorthand: Mapping[str, tuple[str, ...]]
+) -> list[str]:
+    """Return the normalised tokens of text (see the module docstring)."""
+    s = unicodedata.normalize("NFKD", text).casefold().translate(table)
+    s = _SQUEEZE.sub(r"\1", s)
+    out: list[str] = []
+    append = out.append
+    extend = out.extend
+    get = shorthand.get
+    for tok in _TOKEN.findall(s):
+        if tok.isalpha():
+            rep = get(tok)
+            if rep is None:
+                append(tok)
+            else:
+                extend(rep)
+        elif len(tok) == 1 and tok in _BOUNDARIES:
+            append(_BOUNDARIES[tok])
+        else:
+            extend(_mixed(tok, shorthand))
+    return out
+
+
+def normalize(text: str, lexicon: Lexicon | None = None) -> str:
+    """Return text as the automaton sees it: normalised tokens joined by single spaces."""
+    lex = lexicon if lexicon is not None else load_lexicon()
+    return " ".join(_tokens(text, lex.table, lex.shorthand))
+
+
+def _expand(phrase: str) -> list[str]:
+    """Return every form of a phrase written with {a|b} alternatives."""
+    parts = _BRACES.split(phrase)
+    options = [[p] if i % 2 == 0 else p.split("|") for i, p in enumerate(parts)]
+    if math.prod(len(o) for o in options) > _MAX_FORMS:
+        raise LexiconError(f"phrase {phrase!r} expands to more than {_MAX_FORMS} forms")
+    forms = [" ".join("".join(choice).split()) for choice in product(*options)]
+    return [f for f in forms if f]
+
+
+def _phrase_tokens(
+    phrase: str, table: Mapping[int, str | None], shorthand: Mapping[str, tuple[str, ...]]
+) -> list[tuple[str, ...]]:
+    """Normalise one phrase like a message; 'to'/'for' also match a bare number ('want 2 die')."""
+    toks: list[str] = []
+    for word in phrase.split():
+        if word in _CLASS_TOKENS:
+            toks.append(word)
+        else:
+            toks.extend(_tokens(word, table, shorthand))
+    slots = [(t, "NUM") if t in ("to", "for") else (t,) for t in toks]
+    if math.prod(len(s) for s in slots) > _MAX_FORMS:
+        return [tuple(toks)]
+    return [tuple(c) for c in product(*slots)]
+
+
+def _require(rule: Mapping[str, Any], key: str, where: str) -> str:
+    value = rule.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise LexiconError(f"{where}: '{key}' is required and must be a non-empty string")
+    return value
+
+
+def _compile(data: Mapping[str, Any]) -> Lexicon:
+    """Validate parsed lexicon data and build the automaton."""
+    version = data.get("version")
+    if not isinstance(version, str) or not version:
+        raise LexiconError("the lexicon needs a 'version' string")
+    norm = data.get("normalize", {})
+    emoji = {str(k): str(v) for k, v in norm.get("emoji", {}).items()}
+    table = _build_table(emoji)
+    # Shorthand keys are matched after squeezing, so squeeze them too; values are phrases.
+    raw_short = {str(k): str(v) for k, v in norm.get("shorthand", {}).items()}
+    shorthand: dict[str, tuple[str, ...]] = {}
+    for key, value in raw_short.items():
+        key_norm = _SQUEEZE.sub(r"\1", unicodedata.normalize("NFKD", key).casefold().translate(table))
+        shorthand[key_norm] = tuple(_tokens(value, table, {}))
+    gap = frozenset(t for w in norm.get("negation_gap", []) for t in _tokens(str(w), table, shorthand))
+
+    entries: dict[str, list[Cue]] = {}
+    rule_ids: list[str] = []
+    rules = data.get("rule", [])
+    if not isinstance(rules, list) or not rules:
+        raise LexiconError("the lexicon has no [[rule]] tables")
+    for n, rule in enumerate(rules):
+        where = f"rule #{n + 1}"
+        rid = _require(rule, "id", where)
+        where = f"rule {rid!r}"
+        if rid in rule_ids:
+            raise LexiconError(f"{where}: duplicate id")
+        role = _require(rule, "role", where)
+        if role not in _ROLES:
+            raise LexiconError(f"{where}: unknown role {role!r}")
+        _require(rule, "why", where)
+        category = str(rule.get("category", ""))
+        if role in ("risk", "weak") and category not in CATEGORIES:
+            raise LexiconError(f"{where}: category must be one of {', '.join(CATEGORIES)}")
+        level = Level.NONE
+        if role == "risk":
+            try:
+                level = Level(_require(rule, "level", where))
+            except ValueError as exc:
+                raise LexiconError(f"{where}: bad level") from exc
+            if level is Level.NONE:
+                raise LexiconError(f"{where}: a risk rule needs a level above none")
+        person = str(rule.get("person", "any"))
+        if person not in _PERSONS:
+            raise LexiconError(f"{where}: unknown person {person!r}")
+        group = str(rule.get("group", ""))
+        if role == "weak" and group not in ("distress", "farewell", "overdose"):
+            raise LexiconError(f"{where}: a weak rule needs group distress, farewell or overdose")
+        if role == "plan" and group not in ("means", "time"):
+            raise LexiconError(f"{where}: a plan rule needs group means or time")
+        phrases = rule.get("phrases")
+        if not isinstance(phrases, list) or not phrases:
+            raise LexiconError(f"{where}: needs a non-empty 'phrases' list")
+        rule_ids.append(rid)
+        for phrase in phrases:
+            if not isinstance(phrase, str):
+                raise LexiconError(f"{where}: phrases must be strings")
+            for form in _expand(phrase):
+                for toks in _phrase_tokens(form, table, shorthand):
+                    if not toks:
+                        continue
+                    cue = Cue(rid, role, form, len(toks), category, level, person, group)
+                    bucket = entries.setdefault(" " + " ".join(toks) + " ", [])
+                    # Spellings that normalise alike ('jaana'/'jana') collapse to one cue per rule.
+                    if not any(c.rule == rid for c in bucket):
+                        bucket.append(cue)
+    for cue in _STRUCTURE:
+        entries.setdefault(f" {cue.phrase} ", []).append(cue)
+
+    automaton = ahocorasick.Automaton()
+    for key, cues in entries.items():
+        automaton.add_word(key, tuple(cues))
+    automaton.make_automaton()
+    return Lexicon(
+        version=version,
+        rule_ids=tuple(rule_ids),
+        keys=tuple(k.strip() for k in entries),
+        table=table,
+        shorthand=shorthand,
+        negation_gap=gap,
+        automaton=automaton,
+    )
+
+
+_DEFAULT: Lexicon | None = None
+
+
+def load_lexicon(path: str | Path | None = None) -> Lexicon:
+    """Load and compile a lexicon file; the default one is loaded once and cached."""
+    global _DEFAULT
+    if path is None:
+        if _DEFAULT is None:
+            _DEFAULT = load_lexicon(DEFAULT_LEXICON_PATH)
+        return _DEFAULT
+    with open(path, "rb") as fh:
+        try:
+            data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise LexiconError(f"{path}: {exc}") from exc
+    return _compile(data)
+
+
+def compile_lexicon(data: Mapping[str, Any]) -> Lexicon:
+    """Compile lexicon data already parsed (tests build small lexicons this way)."""
+    return _compile(data)
+
+
+# --- rules -----------------------------------------------------------------------------------
+
+# Categories where the person at risk is not the grammatical subject ("he is hitting me") or
+# where it is an emergency whoever it is ("my friend is not breathing").
+_ANY_PERSON_CATEGORIES: Final = frozenset({"medical_emergency", "abuse_at_home"})
+# Categories whose HIGH statements become IMMINENT with a means or a time.
+_ESCALATING: Final = frozenset(
+    {"suicide", "self_harm", "overdose_intent", "violence_to_others", "abuse_at_home"}
+)
+_PAST_WINDOW: Final = 8
+_PRESENT_WINDOW: Final = 8
+_NEGATION_GAP_MAX: Final = 4
+_EVIDENCE_MAX: Final = 16
+_NONE: Final = Assessment(Level.NONE, (), ())
+
+
+@dataclass(slots=True)
+class _Hit:
+    cue: Cue
+    start: int
+    end: int
+    seg: int
+
+
+class _Spans:
+    """Token spans of one kind of cue, for nearest-neighbour lookups in O(log n)."""
+
+    __slots__ = ("ends", "starts")
+
+    def __init__(self) -> None:
+        self.ends: list[int] = []
+        self.starts: list[int] = []
+
+    def add(self, start: int, end: int) -> None:
+        self.ends.append(end)  # hits arrive ordered by end
+        self.starts.append(start)
+
+    def distance(self, start: int, end: int, limit: int) -> int | None:
+        """Return the distance to the nearest span that does not overlap [start, end)."""
+        best: int | None = None
+        i = bisect_right(self.ends, start) - 1
+        if i >= 0:
+            best = start - self.ends[i]
+        if len(self.starts) > 1 and self.starts[-1] < self.starts[-2]:
+            self.starts.sort()
+        j = bisect_left(self.starts, end)
+        if j < len(self.starts):
+            d = self.starts[j] - end
+            if best is None or d < best:
+                best = d
+        if best is None or best > limit:
+            return None
+        return best
+
+
+@dataclass(slots=True)
+class _Context:
+    """Everything the rules need to know about a message after the automaton pass."""
+
+    toks: list[str]
+    risks: list[_Hit] = field(default_factory=list)
+    weaks: list[_Hit] = field(default_factory=list)
+    plans: list[_Hit] = field(default_factory=list)
+    negation_ends: list[int] = field(default_factory=list)
+    postneg_starts: set[int] = field(default_factory=set)
+    pronoun_ends: list[int] = field(default_factory=list)
+    pronouns: list[tuple[str, int]] = field(default_factory=list)
+    past: dict[int, _Spans] = field(default_factory=dict)
+    present: dict[int, _Spans] = field(default_factory=dict)
+    hyp_ends: list[int] = field(default_factory=list)
+    hyp_segs: list[int] = field(default_factory=list)
+    clause_stops: list[int] = field(default_factory=list)
+    quotes: list[int] = field(default_factory=list)
+    idiom_tokens: set[int] = field(default_factory=set)
+    media_segs: set[int] = field(default_factory=set)
+    support_segs: set[int] = field(default_factory=set)
+    question_segs: set[int] = field(default_factory=set)
+    continuity: bool = False
+    resolved: bool = False
+
+
+def _collect(toks: list[str], joined: str, lex: Lexicon) -> _Context:
+    """Run the automaton once and sort every hit by role."""
+    ctx = _Context(toks)
+    seg = 0
+    spaces = 0
+    prev = 0
+    count = joined.count
+    for e, cues in lex.automaton.iter(joined):
+        spaces += count(" ", prev, e)
+        prev = e
+        end = spaces
+        for cue in cues:
+            role = cue.role
+            start = end - cue.ntoks
+            if role == "risk":
+                ctx.risks.append(_Hit(cue, start, end, seg))
+            elif role == "boundary":
+                if cue.group == "question":
+                    ctx.question_segs.add(seg)
+                seg += 1
+            elif role == "clause":
+                seg += 1
+            elif role == "pronoun":
+                ctx.pronoun_ends.append(end)
+                ctx.pronouns.append((cue.person, seg))
+            elif role == "negation":
+                ctx.negation_ends.append(end)
+            elif role == "postneg":
+                ctx.postneg_starts.add(start)
+            elif role == "past":
+                ctx.past.setdefault(seg, _Spans()).add(start, end)
+            elif role == "present":
+                ctx.present.setdefault(seg, _Spans()).add(start, end)
+            elif role == "weak":
+                ctx.weaks.append(_Hit(cue, start, end, seg))
+            elif role == "plan":
+                ctx.plans.append(_Hit(cue, start, end, seg))
+            elif role == "idiom":
+                ctx.idiom_tokens.update(range(start, end))
+            elif role == "comma" or role == "hyp_end":
+                ctx.clause_stops.append(start)
+            elif role == "hypothetical":
+                ctx.hyp_ends.append(end)
+                ctx.hyp_segs.append(seg)
+            elif role == "quote":
+                ctx.quotes.append(start)
+            elif role == "media":
+                ctx.media_segs.add(seg)
+            elif role == "support":
+                ctx.support_segs.add(seg)
+            elif role == "question":
+                ctx.question_segs.add(seg)
+            elif role == "continuity":
+                ctx.continuity = True
+            elif role == "resolved":
+                ctx.resolved = True
+    if ctx.clause_stops and any(a > b for a, b in zip(ctx.clause_stops, ctx.clause_stops[1:], strict=False)):
+        ctx.clause_stops.sort()
+    return ctx
+
+
+def _judge(hit: _Hit, ctx: _Context, gap: frozenset[str]) -> tuple[Level, str]:
+    """Return the level of one risk/weak/plan hit in its context, and a note on why it changed."""
+    cue = hit.cue
+    start, end, seg = hit.start, hit.end, hit.seg
+    idioms = ctx.idiom_tokens
+    if idioms and any(t in idioms for t in range(start, end)):
+        return Level.NONE, "idiom"
+    # Negation just before, with only filler words between ("not really going to ...").
+    ends = ctx.negation_ends
+    if ends:
+        i = bisect_right(ends, start) - 1
+        if i >= 0 and start - ends[i] <= _NEGATION_GAP_MAX:
+            between = ctx.toks[ends[i] : start]
+            if all(t in gap for t in between):
+                return Level.NONE, "negated"
+    if end in ctx.postneg_starts:
+        return Level.NONE, "negated"
+
+    level = cue.level if cue.role == "risk" else Level.HIGH
+    base = level
+    notes: list[str] = []
+
+    person = cue.person
+    if person == "any" and cue.role == "risk":
+        person = "first"
+        j = bisect_right(ctx.pronoun_ends, start) - 1
+        if j >= 0 and ctx.pronouns[j][1] == seg:
+            person = ctx.pronouns[j][0]
+
+    quoted = False
+    if ctx.quotes and len(ctx.quotes) % 2 == 0:
+        quoted = bisect_left(ctx.quotes, start) % 2 == 1
+    if seg in ctx.media_segs or quoted:
+        level = min(level, Level.CONCERN) if person == "first" else Level.NONE
+        notes.append("quoted")
+    if person == "second":
+        level = Level.NONE if seg in ctx.question_segs else min(level, Level.CONCERN)
+        notes.append("to-other")
+    elif person == "third" and cue.role == "risk" and cue.category not in _ANY_PERSON_CATEGORIES and base is not Level.IMMINENT:
+        level = min(level, Level.CONCERN)
+        notes.append("third-person")
+    if seg in ctx.support_segs and person != "first" and base is not Level.IMMINENT:
+        level = Level.NONE
+        notes.append("support")
+
+    past = ctx.past.get(seg)
+    if past is not None:
+        dp = past.distance(start, end, _PAST_WINDOW)
+        if dp is not None:
+            present = ctx.present.get(seg)
+            dn = present.distance(start, end, _PRESENT_WINDOW) if present is not None else None
+            if dn is None or dp < dn:
+                level = Level.CONCERN if level >= Level.HIGH else Level.NONE
+                notes.append("past")
+
+    if ctx.hyp_ends:
+        k = bisect_right(ctx.hyp_ends, start) - 1
+        if k >= 0 and ctx.hyp_segs[k] == seg:
+            h_end = ctx.hyp_ends[k]
+            stops = ctx.clause_stops
+            m = bisect_left(stops, h_end)
+            if m == len(stops) or stops[m] >= start:
+                level = min(level, Level.CONCERN)
+                notes.append("conditional")
+
+    if ctx.resolved and base is Level.IMMINENT:
+        level = min(level, Level.CONCERN)
+        notes.append("resolved")
+    return level, ",".join(notes)
+
+
+def _longest(hits: list[_Hit]) -> list[_Hit]:
+    """Drop risk hits inside a longer hit of the same category ('had seizures' over 'seizures')."""
+    if len(hits) < 2:
+        return hits
+    ordered = sorted(hits, key=lambda h: (h.cue.category, h.start, -h.end))
+    kept: list[_Hit] = []
+    cover_cat = ""
+    cover_start = cover_end = -1
+    for h in ordered:
+        cat = h.cue.category
+        if cat == cover_cat and h.end <= cover_end and (h.start, h.end) != (cover_start, cover_end):
+            continue
+        if cat != cover_cat or h.end > cover_end:
+            cover_cat, cover_start, cover_end = cat, h.start, h.end
+        kept.append(h)
+    kept.sort(key=lambda h: (h.end, h.start))
+    return kept
+
+
+def _inside(inner: _Hit, outer: _Hit) -> bool:
+    return outer.start <= inner.start and inner.end <= outer.end
+
+
+def _escalation(escalating: list[_Hit], plans: list[_Hit]) -> Cue | None:
+    """Return the plan cue that makes a HIGH statement imminent, if any.
+
+    A means named inside the statement itself ('the pills are in front of me') does not
+    escalate it on its own; a time does ('end it tonight').
+    """
+    if not escalating or not plans:
+        return None
+    first = escalating[0]
+    for p in plans:
+        if p.cue.group == "time" or not _inside(p, first):
+            return p.cue
+    for e in escalating[1:]:
+        if not _inside(plans[0], e):
+            return plans[0].cue
+    return None
+
+
+def _describe(cue: Cue, note: str) -> str:
+    return f"{cue.rule}:{cue.phrase}" + (f" [{note}]" if note else "")
+
+
+def _decide(ctx: _Context, gap: frozenset[str]) -> Assessment:
+    """Combine judged hits into one assessment."""
+    evidence: list[str] = []
+    categories: set[str] = set()
+    level = Level.NONE
+    escalating: list[_Hit] = []
+
+    for hit in _longest(ctx.risks):
+        lvl, note = _judge(hit, ctx, gap)
+        evidence.append(_describe(hit.cue, note))
+        if lvl is Level.NONE:
+            continue
+        categories.add(hit.cue.category)
+        if lvl > level:
+            level = lvl
+        if lvl is Level.HIGH and hit.cue.category in _ESCALATING:
+            escalating.append(hit)
+
+    plans: list[_Hit] = []
+    for hit in ctx.plans:
+        lvl, _ = _judge(hit, ctx, gap)
+        if lvl >= Level.HIGH:
+            plans.append(hit)
+    means = [h.cue for h in plans if h.cue.group == "means"]
+
+    groups: dict[str, dict[str, Cue]] = {"distress": {}, "farewell": {}, "overdose": {}}
+    for hit in ctx.weaks:
+        lvl, note = _judge(hit, ctx, gap)
+        if lvl < Level.HIGH:
+            continue
+        groups[hit.cue.group].setdefault(hit.cue.phrase, hit.cue)
+    distress, farewell, overdose = groups["distress"], groups["farewell"], groups["overdose"]
+    if ctx.continuity:
+        farewell = {}
+    combo: list[tuple[str, str]] = []
+    if len(farewell) >= 2:
+        combo.append(("suicide", "farewell+farewell"))
+    if farewell and distress:
+        combo.append(("suicide", "farewell+distress"))
+    if distress and means:
+        combo.append(("suicide", "distress+means"))
+    if len(distress) >= 3:
+        combo.append(("suicide", "distress x3"))
+    if overdose and means:
+        combo.append(("overdose_intent", "all-of-them+means"))
+    for cues in (distress, farewell, overdose):
+        for cue in cues.values():
+            evidence.append(_describe(cue, ""))
+    if combo:
+        for category, name in combo:
+            categories.add(category)
+            evidence.append(f"combo:{name}")
+        if level < Level.HIGH:
+            level = Level.HIGH
+    elif distress or farewell:
+        categories.add("suicide")
+        if level < Level.CONCERN:
+            level = Level.CONCERN
+
+    trigger = _escalation(escalating, plans) if level is Level.HIGH else None
+    if trigger is not None:
+        level = Level.IMMINENT
+        evidence.append(f"escalated:{trigger.rule}:{trigger.phrase}")
+
+    if level is Level.NONE:
+        categories.clear()
+    return Assessment(
+        level=level,
+        categories=tuple(sorted(categories)),
+        evidence=tuple(dict.fromkeys(evidence))[:_EVIDENCE_MAX],
+    )
+
+
+def scan(text: str, lexicon: Lexicon | None = None) -> Assessment:
+    """Assess one message for crisis language."""
+    lex = lexicon if lexicon is not None else load_lexicon()
+    toks = _tokens(text, lex.table, lex.shorthand)
+    if not toks:
+        return _NONE
+    ctx = _collect(toks, " " + " ".join(toks) + " ", lex)
+    if not (ctx.risks or ctx.weaks):
+        return _NONE
+    return _decide(ctx, lex.negation_gap)
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def _scan_lines(lines: Iterable[str], lex: Lexicon) -> Iterable[str]:
+    for line in lines:
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield json.dumps({"error": f"invalid JSON: {exc.msg}"})
+            continue
+        text = obj.get("text") if isinstance(obj, dict) else None
+        if not isinstance(text, str):
+            yield json.dumps({"error": "expected an object with a string 'text'"})
+            continue
+        a = scan(text, lex)
+        yield json.dumps({"level": a.level.value, "categories": list(a.categories), "evidence": list(a.evidence)})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Read JSON lines {"text": ...} on stdin and write one assessment per line on stdout."""
+    parser = argparse.ArgumentParser(prog="python -m moderation.scanning", description=main.__doc__)
+    parser.add_argument("--lexicon", type=Path, default=None, help="lexicon TOML (default: the bundled one)")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    lex = load_lexicon(args.lexicon)
+    for out in _scan_lines(sys.stdin, lex):
+        sys.stdout.write(out + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
