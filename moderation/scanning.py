@@ -16,6 +16,7 @@ The lexicon (moderation/lexicon.toml) is data, versioned and reviewed like code.
 about an assessment lives in moderation/services.py, not here.
 """
 
+# ruff: noqa: RUF001  (the confusables table maps look-alike letters on purpose)
 from __future__ import annotations
 
 import argparse
@@ -28,12 +29,12 @@ import unicodedata
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from itertools import product
 from pathlib import Path
 from typing import Any, Final
 
-import ahocorasick  # type: ignore[import-untyped]
+import ahocorasick
 
 __all__ = [
     "CATEGORIES",
@@ -61,7 +62,7 @@ CATEGORIES: Final = (
 )
 
 
-class Level(str, Enum):
+class Level(StrEnum):
     """How urgent a message is; orderable (NONE < CONCERN < HIGH < IMMINENT)."""
 
     NONE = "none"
@@ -202,7 +203,8 @@ def _build_table(emoji: Mapping[str, str]) -> dict[int, str | None]:
         "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p",
         "τ": "t", "υ": "u", "χ": "x", "ς": "s", "ω": "w", "γ": "y", "ɪ": "i", "ᴋ": "k", "ʏ": "y",
         "ᴅ": "d", "ᴇ": "e", "ʜ": "h", "ʀ": "r", "ꜱ": "s", "ᴛ": "t", "ᴜ": "u", "ᴍ": "m", "ɴ": "n",
-        "ᴏ": "o", "ᴘ": "p", "ᴀ": "a", "ʙ": "b", "ᴄ": "c", "ꜰ": "f", "ɢ": "g", "ᴊ": "j", "ʟ̣": "l",
+        "ᴏ": "o", "ᴘ": "p", "ᴀ": "a", "ʙ": "b", "ᴄ": "c", "ꜰ": "f", "ɢ": "g", "ᴊ": "j", "ᴡ": "w",
+        "ᴠ": "v", "ᴢ": "z", "ǫ": "q", "ʍ": "w",
     }  # fmt: skip
     for src, dst in confusables.items():
         if len(src) == 1:
@@ -252,11 +254,10 @@ _BOUNDARIES: Final[Mapping[str, str]] = {
     ",": ",",
     '"': '"',
 }
-# Built-in structural cues: sentence ends, commas and quotation marks.
+# Built-in structural cues: sentence ends and quotation marks.
 _STRUCTURE: Final = (
     Cue(rule="structure.stop", role="boundary", phrase=".", ntoks=1),
     Cue(rule="structure.question_mark", role="boundary", phrase="?", ntoks=1, group="question"),
-    Cue(rule="structure.comma", role="comma", phrase=",", ntoks=1),
     Cue(rule="structure.quote", role="quote", phrase='"', ntoks=1),
 )
 _BRACES: Final = re.compile(r"\{([^{}]*)\}")
@@ -275,9 +276,7 @@ def _mixed(tok: str, shorthand: Mapping[str, tuple[str, ...]]) -> tuple[str, ...
     return shorthand.get(word, (word,))
 
 
-def _tokens(
-    text: str, table: Mapping[int, str | None], shorthand: Mapping[str, tuple[str, ...]]
-) -> list[str]:
+def _tokens(text: str, table: Mapping[int, str | None], shorthand: Mapping[str, tuple[str, ...]]) -> list[str]:
     """Return the normalised tokens of text (see the module docstring)."""
     s = unicodedata.normalize("NFKD", text).casefold().translate(table)
     s = _SQUEEZE.sub(r"\1", s)
@@ -451,9 +450,7 @@ def compile_lexicon(data: Mapping[str, Any]) -> Lexicon:
 # where it is an emergency whoever it is ("my friend is not breathing").
 _ANY_PERSON_CATEGORIES: Final = frozenset({"medical_emergency", "abuse_at_home"})
 # Categories whose HIGH statements become IMMINENT with a means or a time.
-_ESCALATING: Final = frozenset(
-    {"suicide", "self_harm", "overdose_intent", "violence_to_others", "abuse_at_home"}
-)
+_ESCALATING: Final = frozenset({"suicide", "self_harm", "overdose_intent", "violence_to_others", "abuse_at_home"})
 _PAST_WINDOW: Final = 8
 _PRESENT_WINDOW: Final = 8
 _NEGATION_GAP_MAX: Final = 4
@@ -565,7 +562,7 @@ def _collect(toks: list[str], joined: str, lex: Lexicon) -> _Context:
                 ctx.plans.append(_Hit(cue, start, end, seg))
             elif role == "idiom":
                 ctx.idiom_tokens.update(range(start, end))
-            elif role == "comma" or role == "hyp_end":
+            elif role == "hyp_end":
                 ctx.clause_stops.append(start)
             elif role == "hypothetical":
                 ctx.hyp_ends.append(end)
@@ -625,7 +622,12 @@ def _judge(hit: _Hit, ctx: _Context, gap: frozenset[str]) -> tuple[Level, str]:
     if person == "second":
         level = Level.NONE if seg in ctx.question_segs else min(level, Level.CONCERN)
         notes.append("to-other")
-    elif person == "third" and cue.role == "risk" and cue.category not in _ANY_PERSON_CATEGORIES and base is not Level.IMMINENT:
+    elif (
+        person == "third"
+        and cue.role == "risk"
+        and cue.category not in _ANY_PERSON_CATEGORIES
+        and base is not Level.IMMINENT
+    ):
         level = min(level, Level.CONCERN)
         notes.append("third-person")
     if seg in ctx.support_segs and person != "first" and base is not Level.IMMINENT:
