@@ -34,6 +34,8 @@ class User(AbstractUser):
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.RECOVERY)
     # Women's circles are entered by self-attestation; nothing else is asked or kept about gender.
     attests_woman = models.BooleanField(default=False)
+    # Private: never shown to anyone, never in a payload. A member may choose to share a milestone from it.
+    sobriety_date = models.DateField("sobriety date (private)", null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -11,6 +11,7 @@ import json
 import unicodedata
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import Any, Final
 
@@ -28,6 +29,8 @@ class ClientType(StrEnum):
     PING = "ping"
     MOD = "mod"
     SUPPORT_REPLY = "support_reply"
+    CHAIR = "chair"  # the chair's tools: readings, sharing, cross-talk, the share timer
+    MILESTONE = "milestone"  # share my milestone (computed from my private sobriety date)
 
 
 class ServerType(StrEnum):
@@ -42,6 +45,9 @@ class ServerType(StrEnum):
     ERROR = "error"
     PONG = "pong"
     ROOM = "room"
+    MEETING = "meeting"  # the meeting's state and floor (sharing, cross-talk, who is speaking, timer)
+    READINGS = "readings"
+    MILESTONE = "milestone"
 
 
 class ErrorCode(StrEnum):
@@ -86,6 +92,25 @@ class NoticeCode(StrEnum):
     LOCKED = "locked"
     RESYNC = "resync"  # the server missed messages for you: send `resume` with your last id
     REMOVED = "removed"
+    LIVE = "live"  # the meeting has started
+    CLOSED = "closed"  # the meeting has ended; the room is read-only
+    SHARING_OPEN = "sharing_open"
+    SHARING_CLOSED = "sharing_closed"
+    CROSSTALK = "crosstalk"
+    TIMER = "timer"
+    YOUR_TURN = "your_turn"  # sent only to the person the chair called
+
+
+class ChairAction(StrEnum):
+    READINGS = "readings"
+    OPEN_SHARING = "open_sharing"
+    CLOSE_SHARING = "close_sharing"
+    CROSSTALK_ON = "crosstalk_on"
+    CROSSTALK_OFF = "crosstalk_off"
+    TIMER = "timer"  # `seconds`: the share timer (0 = off); restarts the current speaker's timer
+
+
+MAX_SHARE_SECONDS: Final = 30 * 60
 
 
 # Layer events (between processes). Dots, so Channels could map them to handler names.
@@ -148,8 +173,27 @@ class SupportReplyRequest:
     wants_to_talk: bool
 
 
+@dataclass(frozen=True, slots=True)
+class ChairRequest:
+    action: ChairAction
+    seconds: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class MilestoneRequest:
+    pass
+
+
 ClientRequest = (
-    SendRequest | ResumeRequest | HandRequest | ReportRequest | PingRequest | ModRequest | SupportReplyRequest
+    SendRequest
+    | ResumeRequest
+    | HandRequest
+    | ReportRequest
+    | PingRequest
+    | ModRequest
+    | SupportReplyRequest
+    | ChairRequest
+    | MilestoneRequest
 )
 
 _BIDI_CONTROLS: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
@@ -280,6 +324,17 @@ def parse_client_frame(raw: str | bytes | None) -> ClientRequest:
         if not isinstance(wants, bool):
             raise ProtocolError(ErrorCode.INVALID, "`wants_to_talk` must be true or false.")
         return SupportReplyRequest(wants_to_talk=wants)
+    if kind == ClientType.CHAIR:
+        try:
+            chair_action = ChairAction(data.get("action"))
+        except ValueError:
+            raise ProtocolError(ErrorCode.INVALID, "Unknown chair action.") from None
+        seconds = None
+        if chair_action == ChairAction.TIMER:
+            seconds = _int_field(data, "seconds", minimum=0, maximum=MAX_SHARE_SECONDS)
+        return ChairRequest(action=chair_action, seconds=seconds)
+    if kind == ClientType.MILESTONE:
+        return MilestoneRequest()
     raise ProtocolError(ErrorCode.INVALID, "Unknown frame type.")
 
 
@@ -304,3 +359,56 @@ def notice_frame(code: NoticeCode, text: str, **extra: Any) -> dict[str, Any]:
 
 def pong_frame() -> dict[str, Any]:
     return {"type": ServerType.PONG.value}
+
+
+def iso(value: datetime | None) -> str | None:
+    """Return an instant as ISO 8601 in UTC with a Z, as every frame carries times."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def queue_frame(handles: list[str], *, speaking: str | None) -> dict[str, Any]:
+    return {"type": ServerType.QUEUE.value, "handles": handles, "speaking": speaking}
+
+
+def meeting_frame(
+    *,
+    state: str,
+    starts_at: datetime | None,
+    closes_at: datetime | None,
+    opens_at: datetime | None,
+    minutes_to_start: int | None,
+    sharing: bool,
+    crosstalk: bool,
+    share_seconds: int,
+    speaking: str | None,
+    timer_ends_at: datetime | None,
+) -> dict[str, Any]:
+    return {
+        "type": ServerType.MEETING.value,
+        "state": state,
+        "starts_at": iso(starts_at),
+        "closes_at": iso(closes_at),
+        "opens_at": iso(opens_at),
+        "minutes_to_start": minutes_to_start,
+        "sharing": sharing,
+        "crosstalk": crosstalk,
+        "share_seconds": share_seconds,
+        "speaking": speaking,
+        "timer_ends_at": iso(timer_ends_at),
+    }
+
+
+def readings_frame(text: str) -> dict[str, Any]:
+    return {"type": ServerType.READINGS.value, "text": text}
+
+
+def milestone_frame(*, handle: str, code: str, label: str) -> dict[str, Any]:
+    return {
+        "type": ServerType.MILESTONE.value,
+        "handle": handle,
+        "code": code,
+        "label": label,
+        "text": f"{handle} is celebrating {label}. Congratulations!",
+    }

@@ -18,7 +18,7 @@ from chat.models import Message
 from chat.protocol import ErrorCode, ProtocolError
 from moderation.selectors import active_mute
 from rooms.models import Room
-from rooms.services import chairs_room, room_state
+from rooms.services import chairs_room, meeting_status, queue_handles, room_state
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ def check_post_message(
     existing = Message.objects.filter(room=room, author_key=participant.author_key, client_id=client_id).first()
     if existing is not None:
         return PostResult(message=existing, created=False)
-    room.refresh_from_db(fields=["locked", "slow_mode_seconds"])
+    room.refresh_from_db(fields=["locked", "slow_mode_seconds", "sharing_open", "floor_starts_at"])
     runs_room = participant.is_staff_role or chairs_room(room, participant)
     if not room_state(room, now=now).accepts_messages and not runs_room:
         raise ProtocolError(ErrorCode.NOT_ALLOWED, "The meeting isn't open for sharing right now.", cid)
@@ -142,5 +142,7 @@ def join_room(*, slug: str, user: object, session: object, resume_after: int | N
         },
         "history": history,
         "last_id": head,
+        "meeting": meeting_status(room, now=timezone.now()),  # the schedule and the floor; see docs/protocol.md
+        "queue": queue_handles(room, now=timezone.now()),
     }
     return JoinResult(room, participant, None, "", welcome=welcome, last_id=head)

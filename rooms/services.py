@@ -1,17 +1,24 @@
-"""What rooms decide: who may come in, and whether a room is open now."""
+"""What rooms decide: who may come in, whether a room is open now, and how its meeting is run."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from typing import Any
 
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.identity import Participant
-from accounts.models import Role
-from chat.protocol import CloseCode
+from accounts.models import Role, User
+from chat import broadcast, protocol
+from chat.protocol import CloseCode, ErrorCode, ProtocolError
 from moderation.selectors import barring_restriction
-from rooms.models import Access, Room
+from rooms.milestones import Milestone, current_milestone
+from rooms.models import Access, Hand, Holiday, Meeting, Room, SavedMeeting
+from rooms.schedule import DEFAULT_TZ, MeetingState, Occurrence, Phase, get_zone
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,13 +39,19 @@ class AccessDecision:
 
 @dataclass(frozen=True, slots=True)
 class RoomState:
+    """Where a room is in its meeting at an instant, computed from the schedule (not the worker)."""
+
     phase: str  # "live", "doors_open", "ending", "scheduled", "closed"
     closes_at: datetime | None = None
-    opens_at: datetime | None = None
+    opens_at: datetime | None = None  # when the doors next open, if the room is not open now
+    starts_at: datetime | None = None  # the start of the meeting under way or next
+    minutes_to_start: int | None = None
+    sharing_open: bool = True
+    scheduled: bool = False
 
     @property
     def accepts_messages(self) -> bool:
-        return self.phase in ("live", "ending")
+        return self.phase in ("live", "ending") and self.sharing_open
 
     @property
     def admits_people(self) -> bool:
@@ -46,8 +59,15 @@ class RoomState:
 
 
 def room_state(room: Room, *, now: datetime | None = None) -> RoomState:
-    """Return where the room is in its meeting: an unscheduled room is always live."""
-    return RoomState(phase="live")
+    """Return where the room is in its meeting: a room with no schedule is always live.
+
+    Computed from the schedule at `now`, so pages and sockets are right even when the worker is late.
+    """
+    now = now or timezone.now()
+    meeting = Meeting.objects.with_schedule().filter(room_id=room.pk).first()
+    if meeting is None:
+        return RoomState(phase="live", sharing_open=room.sharing_open)
+    return _state_from_schedule(meeting.state_at(now, holidays=holiday_dates()), room, now)
 
 
 def check_room_access(room: Room, participant: Participant | None, *, now: datetime | None = None) -> AccessDecision:
@@ -106,3 +126,371 @@ def chairs_room(room: Room, participant: Participant) -> bool:
     return participant.user_id is not None and (
         participant.has_role(Role.ADMIN) or room.chairs.filter(pk=participant.user_id).exists()
     )
+
+
+# --- Meetings: the schedule at an instant -----------------------------------------------------------
+
+
+def holiday_dates() -> frozenset[date]:
+    """Return the dates on which meetings that observe holidays do not meet."""
+    return frozenset(Holiday.objects.values_list("date", flat=True))
+
+
+def _state_from_schedule(state: MeetingState, room: Room, now: datetime) -> RoomState:
+    occurrence = state.occurrence
+    if state.phase in (Phase.DOORS_OPEN, Phase.LIVE, Phase.ENDING):
+        assert occurrence is not None
+        opens_at = None
+        starts_at = occurrence.starts_at
+        closes_at = occurrence.ends_at
+        sharing = room.sharing_open if room.floor_starts_at == occurrence.starts_at else True
+    else:
+        following = state.next_occurrence
+        opens_at = following.doors_open_at if following else None
+        starts_at = following.starts_at if following else None
+        closes_at = None
+        sharing = False
+    return RoomState(
+        phase=str(state.phase),
+        closes_at=closes_at,
+        opens_at=opens_at,
+        starts_at=starts_at,
+        minutes_to_start=state.minutes_to_start,
+        sharing_open=sharing,
+        scheduled=True,
+    )
+
+
+def current_occurrence(room: Room, *, now: datetime) -> Occurrence | None:
+    """Return the meeting under way in the room (doors open to end), or None (also for unscheduled rooms)."""
+    meeting = Meeting.objects.with_schedule().filter(room_id=room.pk).first()
+    if meeting is None:
+        return None
+    state = meeting.state_at(now, holidays=holiday_dates())
+    return state.occurrence if state.phase in (Phase.DOORS_OPEN, Phase.LIVE, Phase.ENDING) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Floor:
+    """How the chair is running the meeting now, as everyone in the room may see it."""
+
+    sharing_open: bool
+    crosstalk: bool
+    share_seconds: int
+    speaking: str | None
+    timer_ends_at: datetime | None
+
+
+def _floor_of(room: Room, occurrence_start: datetime | None, meeting_types: Iterable[str] = ()) -> Floor:
+    if room.floor_starts_at != occurrence_start:
+        # The chair's settings belong to an earlier meeting: this one starts fresh.
+        return Floor(True, "XT" in meeting_types, room.share_seconds, None, None)
+    return Floor(
+        room.sharing_open,
+        room.crosstalk,
+        room.share_seconds,
+        room.speaker_handle or None,
+        room.timer_ends_at,
+    )
+
+
+def meeting_status(room: Room, *, now: datetime) -> dict[str, Any]:
+    """Return the room's meeting state and floor for a `meeting` frame (no account ids, no keys)."""
+    room.refresh_from_db()
+    meeting = Meeting.objects.with_schedule().filter(room_id=room.pk).first()
+    if meeting is None:
+        state = RoomState(phase="live", sharing_open=room.sharing_open)
+        floor = _floor_of(room, None)
+    else:
+        state = _state_from_schedule(meeting.state_at(now, holidays=holiday_dates()), room, now)
+        floor = _floor_of(room, state.starts_at if state.admits_people else None, meeting.types)
+    return protocol.meeting_frame(
+        state=state.phase,
+        starts_at=state.starts_at,
+        closes_at=state.closes_at,
+        opens_at=state.opens_at,
+        minutes_to_start=state.minutes_to_start if state.phase == Phase.DOORS_OPEN else None,
+        sharing=state.accepts_messages if state.scheduled else floor.sharing_open,
+        crosstalk=floor.crosstalk,
+        share_seconds=floor.share_seconds,
+        speaking=floor.speaking if state.admits_people else None,
+        timer_ends_at=floor.timer_ends_at if floor.timer_ends_at and floor.timer_ends_at > now else None,
+    )
+
+
+def queue_handles(room: Room, *, now: datetime) -> list[str]:
+    """Return the speaking queue of the meeting under way, in the order hands went up."""
+    hands = Hand.objects.filter(room=room)
+    occurrence = current_occurrence(room, now=now)
+    if occurrence is not None:
+        hands = hands.filter(raised_at__gte=occurrence.doors_open_at)
+    elif Meeting.objects.filter(room_id=room.pk).exists():
+        return []
+    return list(hands.values_list("handle", flat=True))
+
+
+# --- The chair's tools and the speaking queue -------------------------------------------------------
+
+
+def runs_floor(room: Room, participant: Participant) -> bool:
+    """Return whether this person may run the meeting: its chairs, and staff."""
+    return participant.is_staff_role or chairs_room(room, participant)
+
+
+def _require_runs_floor(room: Room, participant: Participant) -> None:
+    if not runs_floor(room, participant):
+        raise ProtocolError(ErrorCode.NOT_ALLOWED, "Only the meeting's chair can do that.")
+
+
+def _require_in_meeting(room: Room, now: datetime) -> RoomState:
+    state = room_state(room, now=now)
+    if not state.admits_people:
+        raise ProtocolError(ErrorCode.NOT_ALLOWED, "The meeting isn't open now.")
+    return state
+
+
+def _locked_floor(room: Room, now: datetime) -> Room:
+    """Lock the room row and make its floor belong to the meeting under way (fresh if it was older)."""
+    locked = Room.objects.select_for_update().get(pk=room.pk)
+    occurrence = current_occurrence(locked, now=now)
+    start = occurrence.starts_at if occurrence else None
+    if locked.floor_starts_at != start:
+        meeting = Meeting.objects.filter(room_id=room.pk).first()
+        fresh = _floor_of(locked, start, meeting.types if meeting else ())
+        locked.floor_starts_at = start
+        locked.sharing_open = fresh.sharing_open
+        locked.crosstalk = fresh.crosstalk
+        locked.speaker_key = locked.speaker_handle = ""
+        locked.timer_ends_at = None
+        Hand.objects.filter(room=locked).delete()
+    return locked
+
+
+def _publish_meeting_status(room: Room, now: datetime) -> None:
+    frame = meeting_status(room, now=now)
+    broadcast.publish_room_frame_on_commit(slug=room.slug, seq=None, text=protocol.encode(frame))
+
+
+def _publish_queue(room: Room, now: datetime) -> list[str]:
+    handles = queue_handles(room, now=now)
+    speaking = room.speaker_handle or None
+    frame = protocol.queue_frame(handles, speaking=speaking)
+    broadcast.publish_room_frame_on_commit(slug=room.slug, seq=None, text=protocol.encode(frame))
+    return handles
+
+
+def _publish_notice(room: Room, code: protocol.NoticeCode, text: str, **extra: Any) -> None:
+    frame = protocol.notice_frame(code, text, **extra)
+    broadcast.publish_room_frame_on_commit(slug=room.slug, seq=None, text=protocol.encode(frame))
+
+
+@transaction.atomic
+def do_raise_hand(*, room: Room, participant: Participant, up: bool, now: datetime) -> list[str]:
+    """Join (up) or leave the speaking queue; everyone in the room gets the new queue after commit."""
+    _require_in_meeting(room, now)
+    locked = _locked_floor(room, now)
+    if up:
+        Hand.objects.get_or_create(
+            room=locked,
+            author_key=participant.author_key,
+            defaults={"handle": participant.handle, "raised_at": now},
+        )
+    else:
+        Hand.objects.filter(room=locked, author_key=participant.author_key).delete()
+    locked.save()
+    return _publish_queue(locked, now)
+
+
+@transaction.atomic
+def do_call_next(*, room: Room, participant: Participant, now: datetime) -> str | None:
+    """Give the floor to the first raised hand (the chair's call); start the share timer if one is set.
+
+    Returns the handle now speaking, or None when nobody is waiting (the floor is then free).
+    """
+    _require_runs_floor(room, participant)
+    _require_in_meeting(room, now)
+    locked = _locked_floor(room, now)
+    hand = Hand.objects.filter(room=locked).first()  # _locked_floor cleared hands from earlier meetings
+    if hand is None:
+        locked.speaker_key = locked.speaker_handle = ""
+        locked.timer_ends_at = None
+    else:
+        locked.speaker_key, locked.speaker_handle = hand.author_key, hand.handle
+        locked.timer_ends_at = now + timedelta(seconds=locked.share_seconds) if locked.share_seconds else None
+        hand.delete()
+    locked.save()
+    _publish_queue(locked, now)
+    _publish_meeting_status(locked, now)
+    if hand is not None:
+        # Only the person called gets this one: peers see the queue frame's `speaking`.
+        frame = protocol.notice_frame(protocol.NoticeCode.YOUR_TURN, "It's your turn to share.")
+        broadcast.publish_room_frame_on_commit(
+            slug=locked.slug, seq=None, text=None, own=protocol.encode(frame), author_key=hand.author_key
+        )
+    return hand.handle if hand else None
+
+
+@transaction.atomic
+def do_run_floor(
+    *, room: Room, participant: Participant, action: protocol.ChairAction, seconds: int | None, now: datetime
+) -> None:
+    """Apply one of the chair's tools: readings, open/close sharing, cross-talk, the share timer."""
+    _require_runs_floor(room, participant)
+    _require_in_meeting(room, now)
+    locked = _locked_floor(room, now)
+    Action = protocol.ChairAction
+    if action == Action.READINGS:
+        text = locked.format_text.strip()
+        if not text:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "This meeting has no readings saved yet.")
+        frame = protocol.readings_frame(text)
+        broadcast.publish_room_frame_on_commit(slug=locked.slug, seq=None, text=protocol.encode(frame))
+        return
+    if action in (Action.OPEN_SHARING, Action.CLOSE_SHARING):
+        locked.sharing_open = action == Action.OPEN_SHARING
+        words = "Sharing is open." if locked.sharing_open else "Sharing is closed for now."
+        code = protocol.NoticeCode.SHARING_OPEN if locked.sharing_open else protocol.NoticeCode.SHARING_CLOSED
+    elif action in (Action.CROSSTALK_ON, Action.CROSSTALK_OFF):
+        locked.crosstalk = action == Action.CROSSTALK_ON
+        words = (
+            "Cross-talk is on: you may respond to each other's shares."
+            if locked.crosstalk
+            else "Cross-talk is off: please share about your own experience, not respond to others."
+        )
+        code = protocol.NoticeCode.CROSSTALK
+    elif action == Action.TIMER:
+        locked.share_seconds = seconds or 0
+        if locked.share_seconds and locked.speaker_handle:
+            locked.timer_ends_at = now + timedelta(seconds=locked.share_seconds)
+        elif not locked.share_seconds:
+            locked.timer_ends_at = None
+        words = (
+            f"Shares are timed: {_duration_words(locked.share_seconds)} each."
+            if locked.share_seconds
+            else "Shares are not timed."
+        )
+        code = protocol.NoticeCode.TIMER
+    else:  # pragma: no cover - the parser only produces the actions above
+        raise ProtocolError(ErrorCode.INVALID, "Unknown chair action.")
+    locked.save()
+    _publish_notice(locked, code, words)
+    _publish_meeting_status(locked, now)
+
+
+def _duration_words(seconds: int) -> str:
+    minutes, rest = divmod(seconds, 60)
+    if minutes and rest:
+        return f"{minutes} min {rest} s"
+    return f"{minutes} minute{'s' if minutes != 1 else ''}" if minutes else f"{rest} seconds"
+
+
+# --- Milestones (the sobriety date is private; only a chosen milestone is ever shared) -----------------
+
+
+@transaction.atomic
+def do_set_sobriety_date(*, user: User, sobriety_date: date | None) -> None:
+    """Set, reset or clear a member's private sobriety date. Never announced anywhere."""
+    user.sobriety_date = sobriety_date
+    user.save(update_fields=["sobriety_date"])
+
+
+def milestone_for(user: User, *, now: datetime, tz: str = DEFAULT_TZ) -> Milestone | None:
+    """Return the milestone this member could share today (in `tz`), or None."""
+    if user.sobriety_date is None:
+        return None
+    return current_milestone(user.sobriety_date, now.astimezone(get_zone(tz)).date())
+
+
+@transaction.atomic
+def do_share_milestone(*, room: Room, participant: Participant, now: datetime) -> Milestone:
+    """Celebrate the member's current milestone in the room, at their choice. Guests have none."""
+    _require_in_meeting(room, now)
+    if participant.user_id is None:
+        raise ProtocolError(ErrorCode.NOT_ALLOWED, "Milestones are kept by members: create an account to keep yours.")
+    user = User.objects.get(pk=participant.user_id)
+    meeting = Meeting.objects.filter(room_id=room.pk).first()
+    milestone = milestone_for(user, now=now, tz=meeting.tz if meeting else DEFAULT_TZ)
+    if milestone is None:
+        raise ProtocolError(ErrorCode.NOT_FOUND, "Add your sobriety date (it stays private) to share a milestone.")
+    frame = protocol.milestone_frame(handle=participant.handle, code=milestone.code, label=milestone.label)
+    broadcast.publish_room_frame_on_commit(slug=room.slug, seq=None, text=protocol.encode(frame))
+    return milestone
+
+
+# --- Saved meetings -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def do_save_meeting(*, user: User, meeting: Meeting, saved: bool) -> None:
+    """Add a meeting to, or remove it from, a member's saved meetings (their calendar)."""
+    if saved:
+        SavedMeeting.objects.get_or_create(user=user, meeting=meeting)
+    else:
+        SavedMeeting.objects.filter(user=user, meeting=meeting).delete()
+
+
+# --- The worker step ----------------------------------------------------------------------------------
+
+_NOTICE_FOR_PHASE = {
+    Phase.DOORS_OPEN: protocol.NoticeCode.STARTS_SOON,
+    Phase.LIVE: protocol.NoticeCode.LIVE,
+    Phase.ENDING: protocol.NoticeCode.ENDING,
+    Phase.CLOSED: protocol.NoticeCode.CLOSED,
+}
+
+
+def _phase_words(state: MeetingState, now: datetime) -> str:
+    if state.phase == Phase.DOORS_OPEN:
+        minutes = state.minutes_to_start or 0
+        return f"Doors are open. The meeting starts in {minutes} minute{'s' if minutes != 1 else ''}."
+    if state.phase == Phase.LIVE:
+        return "The meeting has started. Welcome."
+    if state.phase == Phase.ENDING:
+        assert state.occurrence is not None
+        minutes = max(1, math.ceil((state.occurrence.ends_at - now).total_seconds() / 60))
+        return f"The meeting ends in {minutes} minute{'s' if minutes != 1 else ''}."
+    return "The meeting has ended. Thank you for coming. The room is read-only now."
+
+
+def open_and_close_meetings(*, now: datetime) -> int:
+    """Apply the schedule to every meeting room and announce each change once; return how many changed.
+
+    Locked and idempotent: a meeting whose phase the worker has already applied is left alone, and on
+    PostgreSQL a meeting another worker holds is skipped (it is doing the same work).
+    """
+    holidays = holiday_dates()
+    changed = 0
+    for pk in Meeting.objects.values_list("pk", flat=True):
+        changed += _apply_schedule(pk, now=now, holidays=holidays)
+    return changed
+
+
+@transaction.atomic
+def _apply_schedule(pk: int, *, now: datetime, holidays: frozenset[date]) -> int:
+    rows = Meeting.objects.filter(pk=pk)
+    if connection.features.has_select_for_update_skip_locked:
+        rows = rows.select_for_update(skip_locked=True, of=("self",))
+    meeting = rows.select_related("room").prefetch_related("exceptions").first()
+    if meeting is None:
+        return 0  # another worker has it
+    state = meeting.state_at(now, holidays=holidays)
+    starts_at = state.occurrence.starts_at if state.occurrence else None
+    if meeting.applied_phase == state.phase and meeting.applied_starts_at == starts_at:
+        return 0
+    first_time = meeting.applied_phase == ""
+    meeting.applied_phase, meeting.applied_starts_at = str(state.phase), starts_at
+    meeting.save(update_fields=["applied_phase", "applied_starts_at"])
+    room = meeting.room
+    # A new meeting, or the end of one: nobody is still waiting to speak from before.
+    new_meeting = state.phase in (Phase.DOORS_OPEN, Phase.LIVE, Phase.ENDING) and room.floor_starts_at != starts_at
+    if new_meeting or state.phase == Phase.CLOSED:
+        Hand.objects.filter(room=room).delete()
+        Room.objects.filter(pk=room.pk).update(speaker_key="", speaker_handle="", timer_ends_at=None)
+    code = _NOTICE_FOR_PHASE.get(state.phase)
+    if code is not None and not (first_time and state.phase == Phase.CLOSED):
+        extra: dict[str, Any] = {}
+        if starts_at is not None and state.phase == Phase.DOORS_OPEN:
+            extra["starts_at"] = protocol.iso(starts_at)
+        _publish_notice(room, code, _phase_words(state, now), **extra)
+        _publish_meeting_status(room, now)
+    return 1
