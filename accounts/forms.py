@@ -41,3 +41,18 @@ class SignUpForm(UserCreationForm):
 class GuestForm(forms.Form):
     handle = HandleField(label="Your handle for today")
     next = forms.CharField(required=False, widget=forms.HiddenInput)
+
+
+class DeleteAccountForm(forms.Form):
+    password = forms.CharField(label="Your password, to confirm", widget=forms.PasswordInput, strip=False)
+    confirm = forms.BooleanField(label="I understand this can't be undone.")
+
+    def __init__(self, *args: object, user: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.user = user
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):  # type: ignore[attr-defined]
+            raise forms.ValidationError("That password isn't right.")
+        return password

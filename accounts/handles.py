@@ -11,6 +11,7 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
+from functools import cache
 
 MIN_LENGTH = 3
 MAX_LENGTH = 24
@@ -27,15 +28,16 @@ _INVISIBLE_OR_BIDI = {
 }  # fmt: skip
 
 # Common look-alikes folded to the Latin letter a reader would see (digits and symbols used as letters,
-# and Cyrillic/Greek letters that render like Latin ones).
+# and Cyrillic/Greek letters that render like Latin ones). Lower-case l and capital I look the same in
+# many fonts, so both fold to i.
 _LOOKALIKES = str.maketrans(
     {
-        "0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g",
-        "@": "a", "$": "s", "!": "i", "|": "l",
+        "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g",
+        "@": "a", "$": "s", "!": "i", "|": "i", "l": "i",
         "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
         "т": "t", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ɡ": "g", "ո": "n",
         "α": "a", "β": "b", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
-        "υ": "u", "χ": "x", "ı": "i", "ł": "l",
+        "υ": "u", "χ": "x", "ı": "i", "ł": "i",
     }
 )  # fmt: skip
 
@@ -64,6 +66,11 @@ def skeleton(text: str) -> str:
     return "".join(ch for ch in letters if ch.isalnum())
 
 
+@cache
+def _staff_keys() -> tuple[str, ...]:
+    return tuple(skeleton(word) for word in STAFF_WORDS)
+
+
 def clean_handle(raw: str) -> CleanHandle:
     """Validate a proposed handle and return its display form and key, or raise HandleError."""
     if any(ch in _INVISIBLE_OR_BIDI for ch in raw):
@@ -86,8 +93,8 @@ def clean_handle(raw: str) -> CleanHandle:
     key = skeleton(display)
     if len(key) < MIN_LENGTH:
         raise HandleError(f"A handle needs at least {MIN_LENGTH} letters or numbers.")
-    for word in STAFF_WORDS:
-        if word in key:
+    for word, word_key in zip(STAFF_WORDS, _staff_keys(), strict=True):
+        if word_key in key:
             raise HandleError(
                 f"A handle can't look like '{word}': only staff may appear to be staff, so members are never misled."
             )

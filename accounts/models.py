@@ -43,6 +43,16 @@ class User(AbstractUser):
     def __str__(self) -> str:
         return self.handle or f"user {self.pk}"
 
+    def save(self, *args: object, **kwargs: object) -> None:
+        password_changed = self._password is not None and self.pk is not None  # type: ignore[attr-defined]
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+        if password_changed:
+            # Every open socket of this person closes; sessions other than the one that changed it are gone.
+            from chat import broadcast
+            from chat.protocol import CloseCode
+
+            broadcast.publish_control_on_commit(author_key=f"u:{self.pk}", action="close", code=CloseCode.NOT_SIGNED_IN)
+
 
 class GuestPass(models.Model):
     """A guest's seat: a handle held for a browser session. No account, no contact details, no IP."""

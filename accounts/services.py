@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.handles import CleanHandle, HandleError, clean_handle, suggest_handle
 from accounts.identity import Participant
-from accounts.models import GuestPass, RetiredHandle, Role, User
+from accounts.models import STAFF_ROLES, GuestPass, RetiredHandle, Role, User
 
 GUEST_SESSION_KEY = "saathi_guest"
 
@@ -74,6 +74,19 @@ def do_take_guest_pass(*, session: SessionBase, handle: str) -> GuestPass:
     return guest
 
 
+@transaction.atomic
+def do_end_guest_pass(*, session: SessionBase) -> None:
+    """Delete this session's guest seat (its handle is free again) and close its sockets."""
+    from chat import broadcast
+    from chat.protocol import CloseCode
+
+    guest = guest_pass_for_session(session)
+    if guest is None:
+        return
+    broadcast.publish_control_on_commit(author_key=f"g:{guest.pk}", action="close", code=CloseCode.NOT_SIGNED_IN)
+    guest.delete()
+
+
 def guest_pass_for_session(session: SessionBase) -> GuestPass | None:
     token = session.get(GUEST_SESSION_KEY)
     if not token:
@@ -91,10 +104,15 @@ def role_names(user: User) -> frozenset[str]:
 def participant_for(*, user: Any, session: SessionBase | None) -> Participant | None:
     """Return who this is (a signed-in account first, else a guest pass), or None if neither."""
     if user is not None and getattr(user, "is_authenticated", False) and user.is_active:
+        from accounts.twofactor import needs_second_factor, session_verified
+
+        roles = role_names(user)
+        if needs_second_factor(roles) and not session_verified(user, session):
+            roles = roles - {role.value for role in STAFF_ROLES}  # a member until the second factor passes
         return Participant(
             handle=user.handle,
             author_key=f"u:{user.pk}",
-            roles=role_names(user),
+            roles=roles,
             user_id=user.pk,
             is_family=user.kind == User.Kind.FAMILY,
             attests_woman=user.attests_woman,
@@ -104,3 +122,71 @@ def participant_for(*, user: Any, session: SessionBase | None) -> Participant | 
         if guest is not None:
             return Participant(handle=guest.handle, author_key=f"g:{guest.pk}", guest_id=guest.pk)
     return None
+
+
+# --- Export and erasure ------------------------------------------------------------------------------------
+
+
+def export_account(user: User) -> dict[str, Any]:
+    """Return everything Saathi holds about this person, as one JSON-able document."""
+    from chat.models import Message
+    from moderation.models import Restriction
+
+    author_key = f"u:{user.pk}"
+    messages = Message.objects.filter(author_key=author_key).select_related("room").order_by("created_at")
+    return {
+        "account": {
+            "username": user.username,
+            "email": user.email,
+            "handle": user.handle,
+            "kind": user.kind,
+            "attests_woman": user.attests_woman,
+            "joined": user.date_joined.isoformat(),
+            "last_sign_in": user.last_login.isoformat() if user.last_login else None,
+            "roles": sorted(role_names(user)),
+        },
+        "messages": [
+            {"room": m.room.slug, "id": m.seq, "sent_at": m.created_at.isoformat(), "body": m.body, "state": m.state}
+            for m in messages
+        ],
+        "restrictions": [
+            {"kind": r.kind, "room": r.room.slug if r.room else None, "until": r.until.isoformat() if r.until else None}
+            for r in Restriction.objects.filter(author_key=author_key).select_related("room")
+        ],
+    }
+
+
+@transaction.atomic
+def do_delete_account(*, user: User) -> None:
+    """Erase an account (see accounts/erasure.py for the policy); its open sockets close."""
+    from django.contrib.sessions.models import Session
+
+    from accounts.erasure import pseudonym
+    from chat import broadcast
+    from chat.protocol import CloseCode
+    from chat.services import do_erase_author_messages
+    from moderation.erasure import do_pseudonymise_author
+
+    author_key = f"u:{user.pk}"
+    stand_in = pseudonym(author_key)
+    do_erase_author_messages(author_key=author_key, pseudonym=stand_in)
+    do_pseudonymise_author(author_key=author_key, handle=user.handle, pseudonym=stand_in)
+    RetiredHandle.objects.get_or_create(handle_key=user.handle_key)
+    _delete_sessions_of(Session, user.pk)
+    _delete_sign_in_records(user.username)
+    broadcast.publish_control_on_commit(author_key=author_key, action="close", code=CloseCode.NOT_SIGNED_IN)
+    user.delete()
+
+
+def _delete_sessions_of(session_model: Any, user_id: int) -> None:
+    # Session data is signed and encoded, so it can't be filtered in SQL; erasure is rare, a scan is fine.
+    for session in session_model.objects.iterator():
+        if str(session.get_decoded().get("_auth_user_id")) == str(user_id):
+            session.delete()
+
+
+def _delete_sign_in_records(username: str) -> None:
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    for model in (AccessAttempt, AccessFailureLog, AccessLog):
+        model.objects.filter(username=username).delete()

@@ -67,7 +67,7 @@ class CloseCode(IntEnum):
     NO_SUCH_ROOM = 4404
     NOT_OPEN = 4409
     TOO_MANY = 4429  # flooding, or too many open sockets for one person
-    SERVER_RESTART = 4503  # the server is going away: reconnect and resume
+    RECONNECT = 4503  # reconnect now: your role or session changed, or the server is restarting
 
 
 class ModAction(StrEnum):

@@ -16,6 +16,7 @@ from chat import broadcast, ratelimit
 from chat.frames import encoded_pair, message_frame
 from chat.models import Message
 from chat.protocol import ErrorCode, ProtocolError
+from chat.protocol import encode as protocol_encode
 from moderation.selectors import active_mute
 from rooms.models import Room
 from rooms.services import chairs_room, meeting_status, queue_handles, room_state
@@ -146,3 +147,19 @@ def join_room(*, slug: str, user: object, session: object, resume_after: int | N
         "queue": queue_handles(room, now=timezone.now()),
     }
     return JoinResult(room, participant, None, "", welcome=welcome, last_id=head)
+
+
+ERASED_TEXT = "[removed]"
+
+
+@transaction.atomic
+def do_erase_author_messages(*, author_key: str, pseudonym: str) -> int:
+    """Replace everything an author wrote with a placeholder, unlinked from them; peers' screens update."""
+    erased = list(Message.objects.filter(author_key=author_key).select_related("room"))
+    for message in erased:
+        message.body, message.handle, message.author_key = ERASED_TEXT, ERASED_TEXT, pseudonym
+        message.save(update_fields=["body", "handle", "author_key"])
+        broadcast.publish_room_frame_on_commit(
+            slug=message.room.slug, seq=None, text=protocol_encode({"type": "deleted", "id": message.seq})
+        )
+    return len(erased)

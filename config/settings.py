@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.StaffSecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -142,6 +143,10 @@ AUTHENTICATION_BACKENDS = [
 LOGIN_URL = "accounts:sign_in"
 LOGIN_REDIRECT_URL = "rooms:list"
 LOGOUT_REDIRECT_URL = "home"
+
+# Moderators, counsellors and admins act as staff only after a TOTP second factor (django-otp).
+SAATHI_REQUIRE_STAFF_2FA = env.bool("SAATHI_REQUIRE_STAFF_2FA", default=True)
+OTP_TOTP_ISSUER = "Saathi"
 
 # Login throttling (django-axes): lock a username after repeated failures; the message stays generic.
 AXES_FAILURE_LIMIT = env.int("SAATHI_LOGIN_FAILURE_LIMIT", default=5)

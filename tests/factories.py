@@ -36,15 +36,38 @@ def make_staff(role: Role) -> User:
     return make_user(roles=(role.value,))
 
 
-def session_cookie_for(user: User | None = None, *, guest_handle: str | None = None) -> str:
+def _pass_second_factor(client: Client, user: User) -> None:
+    """Give a staff session a confirmed TOTP device check, as the sign-in flow would."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
+        user=user, name="test", confirmed=True
+    )
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+
+
+def session_cookie_for(user: User | None = None, *, guest_handle: str | None = None, verified_staff: bool = True) -> str:
     """Return a Cookie header for a signed-in user or a fresh guest (through the real HTTP views)."""
     from django.conf import settings
 
     client = Client()
     if user is not None:
         client.force_login(user)
+        if verified_staff:
+            _pass_second_factor(client, user)
     else:
         data = {"handle": guest_handle} if guest_handle else {}
         response = client.post("/guest/", data)
         assert response.status_code == 302, response.content[:500]
     return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+def staff_client(user: User) -> Client:
+    """Return a test Client signed in as this user, past the staff second factor."""
+    client = Client()
+    client.force_login(user)
+    _pass_second_factor(client, user)
+    return client

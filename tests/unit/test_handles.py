@@ -40,6 +40,7 @@ def test_look_alike_handles_share_a_key():
     assert skeleton("Ravi") == skeleton("RAVI") == skeleton("Rаvi") == skeleton("R a v i")
     assert skeleton("ＲＡＶＩ") == skeleton("ravi")  # full-width folds under NFKC
     assert skeleton("Ravi") != skeleton("Ravindra")
+    assert skeleton("RIVER") == skeleton("RlVER") == skeleton("R1VER")  # I, l and 1 look alike
 
 
 def test_suggested_handles_are_valid():
