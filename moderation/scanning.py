@@ -158,6 +158,7 @@ class Cue:
     level: Level = Level.NONE
     person: str = "any"
     group: str = ""
+    rank: int = 0
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -167,15 +168,15 @@ class Lexicon:
     version: str
     rule_ids: tuple[str, ...]
     keys: tuple[str, ...]
-    table: Mapping[int, str | None] = field(repr=False)
-    shorthand: Mapping[str, tuple[str, ...]] = field(repr=False)
+    table: _NonAscii = field(repr=False)
+    shorthand: Mapping[str, str] = field(repr=False)
     negation_gap: frozenset[str] = field(repr=False)
     automaton: Any = field(repr=False)
 
 
-def _build_table(emoji: Mapping[str, str]) -> dict[int, str | None]:
+def _build_table(emoji: Mapping[str, str]) -> _NonAscii:
     """Return the str.translate table: deletions, confusables, punctuation and emoji."""
-    table: dict[int, str | None] = {}
+    table = _NonAscii()
     deleted = [
         (0x0300, 0x036F),  # combining diacritics (accents, zalgo)
         (0x0483, 0x0489),  # Cyrillic combining marks
@@ -209,15 +210,23 @@ def _build_table(emoji: Mapping[str, str]) -> dict[int, str | None]:
     for src, dst in confusables.items():
         if len(src) == 1:
             table[ord(src)] = dst
-    punctuation = {
-        "\u2018": "", "\u2019": "", "'": "", "`": "", "\u00b4": "", "\u02bc": "",
+    punctuation: dict[str, str | None] = {
+        "\u2018": None, "\u2019": None, "\u00b4": None, "\u02bc": None,
         "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"',
-        "\u2026": ".", "\u0964": ".", "\u0965": ".", "\u061f": "?", "\u00bf": " ", "\u00a1": " ",
-        "-": " ", "_": " ", "\u2010": " ", "\u2011": " ", "\u2012": " ", "\u2013": " ", "\u2014": " ",
-        "/": " ", "\\": " ", "~": " ", "#": " ",
+        "\u2026": ".", "\u0964": ".", "\u0965": ".", "\u061f": "?",
+        "\u2010": " ", "\u2011": " ", "\u2012": " ", "\u2013": " ", "\u2014": " ",
     }  # fmt: skip
-    for src, dst in punctuation.items():
-        table[ord(src)] = dst
+    for mark, replacement in punctuation.items():
+        table[ord(mark)] = replacement
+    # ASCII: map one character to one character (or delete) so str.translate keeps its fast
+    # path. Apostrophes go (I'm -> im); other punctuation becomes a space, except what the
+    # tokenizer needs: . ? , ; ! newline and double quotes, and @ $ | * for leetspeak.
+    for cp in range(128):
+        ch = chr(cp)
+        if ch.isalnum() or ch in ' .?,;!\n"@$|*':
+            table[cp] = ch  # listed, so the space default for unknown characters never applies
+        else:
+            table[cp] = None if ch in "'`" else " "
     for glyph, word in emoji.items():
         base = [c for c in glyph if ord(c) not in table]
         if len(base) != 1:
@@ -226,34 +235,38 @@ def _build_table(emoji: Mapping[str, str]) -> dict[int, str | None]:
     return table
 
 
+class _NonAscii(dict[int, str | None]):
+    """A translate table for non-ASCII runs: anything unlisted becomes a space."""
+
+    def __missing__(self, key: int) -> str:
+        return " "
+
+
 # Letters repeated (sooooo, diieee) squeeze to one: both the text and the phrases go through it.
-_SQUEEZE: Final = re.compile(r"([a-z])\1+")
-# A word starts with a letter, digit, @ or $; ! | * count inside a word only before another
-# word character (k!ll, k*ll). One quantifier over single characters: linear time.
-_TOKEN: Final = re.compile(r"[a-z0-9@$](?:[a-z0-9@$]|[!|*](?=[a-z0-9@$]))*|[.!?;\n,\"]")
+# Done with plain str.replace per letter (C speed, no regex); each pass halves a run.
+_PAIRS: Final = tuple((c + c, c) for c in "abcdefghijklmnopqrstuvwxyz")
+_NON_ASCII_RUN: Final = re.compile(r"[^\x00-\x7f]+")
+# ! | * inside a word are leetspeak (k!ll, k*ll); outside a word, ! ends a sentence.
+_INWORD_SYMBOL: Final = re.compile(r"(?<=[a-z0-9])[!|*](?=[a-z0-9])")
+_INWORD_LEET: Final = {"!": "i", "|": "l", "*": "i"}
+_MIXED_CHARS: Final = re.compile(r"[0-9@$!|*]")
 _NUMBER: Final = re.compile(r"\$?[0-9]+([a-z]*)")
 _LEET: Final = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "9": "g",
                               "@": "a", "$": "s", "!": "i", "|": "l", "*": "i"})  # fmt: skip
-_UNITS: Final[Mapping[str, tuple[str, ...]]] = {
-    **{u: ("DOSE",) for u in ("mg", "mgs", "ml", "mcg", "ug", "g", "gm", "gms", "gram", "grams")},
-    **{u: ("CLOCK",) for u in ("am", "pm")},
-    **{u: ("ORD",) for u in ("st", "nd", "rd", "th")},
-    "x": ("NUM", "times"),
-    **{u: ("NUM", "years") for u in ("y", "yr", "yrs", "year", "years")},
-    **{u: ("NUM", "months") for u in ("mo", "mos", "month", "months")},
-    **{u: ("NUM", "hours") for u in ("h", "hr", "hrs", "hour", "hours")},
-    **{u: ("NUM", "minutes") for u in ("min", "mins", "minute", "minutes")},
-    **{u: ("NUM", "days") for u in ("d", "day", "days")},
+_UNITS: Final[Mapping[str, str]] = {
+    **{u: "DOSE" for u in ("mg", "mgs", "ml", "mcg", "ug", "g", "gm", "gms", "gram", "grams")},
+    **{u: "CLOCK" for u in ("am", "pm")},
+    **{u: "ORD" for u in ("st", "nd", "rd", "th")},
+    "x": "NUM times",
+    **{u: "NUM years" for u in ("y", "yr", "yrs", "year", "years")},
+    **{u: "NUM months" for u in ("mo", "mos", "month", "months")},
+    **{u: "NUM hours" for u in ("h", "hr", "hrs", "hour", "hours")},
+    **{u: "NUM minutes" for u in ("min", "mins", "minute", "minutes")},
+    **{u: "NUM days" for u in ("d", "day", "days")},
 }
-_BOUNDARIES: Final[Mapping[str, str]] = {
-    ".": ".",
-    "!": ".",
-    ";": ".",
-    "\n": ".",
-    "?": "?",
-    ",": ",",
-    '"': '"',
-}
+# Sentence ends and the other punctuation the rules use become tokens of their own.
+_SPACED: Final = ((".", " . "), ("!", " . "), (";", " . "), ("\n", " . "), ("?", " ? "), (",", " , "), ('"', ' " '))
+_PUNCT_TOKENS: Final = frozenset({".", "?", ",", '"'})
 # Built-in structural cues: sentence ends and quotation marks.
 _STRUCTURE: Final = (
     Cue(rule="structure.stop", role="boundary", phrase=".", ntoks=1),
@@ -263,45 +276,57 @@ _STRUCTURE: Final = (
 _BRACES: Final = re.compile(r"\{([^{}]*)\}")
 
 
-def _mixed(tok: str, shorthand: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
-    """Return the tokens for a word that mixes letters with digits or symbols."""
+def _squeeze(s: str) -> str:
+    for pair, single in _PAIRS:
+        while pair in s:
+            s = s.replace(pair, single)
+    return s
+
+
+def _mixed(tok: str, shorthand: Mapping[str, str]) -> str:
+    """Return the word(s) for a token that mixes letters with digits or symbols."""
     rep = shorthand.get(tok)
     if rep is not None:
         return rep
     m = _NUMBER.fullmatch(tok)
     if m is not None:
         unit = m.group(1)
-        return _UNITS.get(unit, ("NUM",)) if unit else ("NUM",)
-    word = _SQUEEZE.sub(r"\1", tok.translate(_LEET))
-    return shorthand.get(word, (word,))
+        return _UNITS.get(unit, "NUM") if unit else "NUM"
+    word = _squeeze(tok.translate(_LEET))
+    return shorthand.get(word, word)
 
 
-def _tokens(text: str, table: Mapping[int, str | None], shorthand: Mapping[str, tuple[str, ...]]) -> list[str]:
-    """Return the normalised tokens of text (see the module docstring)."""
-    s = unicodedata.normalize("NFKD", text).casefold().translate(table)
-    s = _SQUEEZE.sub(r"\1", s)
-    out: list[str] = []
-    append = out.append
-    extend = out.extend
+def _normal_text(text: str, table: _NonAscii, shorthand: Mapping[str, str]) -> str:
+    """Return text normalised into space-separated tokens (see the module docstring)."""
+    s = text
+    if not s.isascii():
+        s = unicodedata.normalize("NFKD", s)
+    s = s.casefold()
+    if not s.isascii():
+        s = _NON_ASCII_RUN.sub(lambda m: m.group().translate(table), s)
+    s = _squeeze(s.translate(table))
+    if "!" in s or "|" in s or "*" in s:
+        s = _INWORD_SYMBOL.sub(lambda m: _INWORD_LEET[m.group()], s)
+        s = s.replace("|", " ").replace("*", " ")
+    for ch, spaced in _SPACED:
+        if ch in s:
+            s = s.replace(ch, spaced)
+    toks = s.split()
     get = shorthand.get
-    for tok in _TOKEN.findall(s):
-        if tok.isalpha():
-            rep = get(tok)
-            if rep is None:
-                append(tok)
-            else:
-                extend(rep)
-        elif len(tok) == 1 and tok in _BOUNDARIES:
-            append(_BOUNDARIES[tok])
-        else:
-            extend(_mixed(tok, shorthand))
-    return out
+    if _MIXED_CHARS.search(s) is None:
+        return " ".join([get(t, t) for t in toks])
+    return " ".join([get(t, t) if t.isalpha() or t in _PUNCT_TOKENS else _mixed(t, shorthand) for t in toks])
+
+
+def _tokens(text: str, table: _NonAscii, shorthand: Mapping[str, str]) -> list[str]:
+    """Return the normalised tokens of text."""
+    return _normal_text(text, table, shorthand).split()
 
 
 def normalize(text: str, lexicon: Lexicon | None = None) -> str:
     """Return text as the automaton sees it: normalised tokens joined by single spaces."""
     lex = lexicon if lexicon is not None else load_lexicon()
-    return " ".join(_tokens(text, lex.table, lex.shorthand))
+    return _normal_text(text, lex.table, lex.shorthand)
 
 
 def _expand(phrase: str) -> list[str]:
@@ -314,9 +339,7 @@ def _expand(phrase: str) -> list[str]:
     return [f for f in forms if f]
 
 
-def _phrase_tokens(
-    phrase: str, table: Mapping[int, str | None], shorthand: Mapping[str, tuple[str, ...]]
-) -> list[tuple[str, ...]]:
+def _phrase_tokens(phrase: str, table: _NonAscii, shorthand: Mapping[str, str]) -> list[tuple[str, ...]]:
     """Normalise one phrase like a message; 'to'/'for' also match a bare number ('want 2 die')."""
     toks: list[str] = []
     for word in phrase.split():
@@ -347,10 +370,10 @@ def _compile(data: Mapping[str, Any]) -> Lexicon:
     table = _build_table(emoji)
     # Shorthand keys are matched after squeezing, so squeeze them too; values are phrases.
     raw_short = {str(k): str(v) for k, v in norm.get("shorthand", {}).items()}
-    shorthand: dict[str, tuple[str, ...]] = {}
+    shorthand: dict[str, str] = {}
     for key, value in raw_short.items():
-        key_norm = _SQUEEZE.sub(r"\1", unicodedata.normalize("NFKD", key).casefold().translate(table))
-        shorthand[key_norm] = tuple(_tokens(value, table, {}))
+        key_norm = _squeeze(unicodedata.normalize("NFKD", key).casefold().translate(table))
+        shorthand[key_norm] = _normal_text(value, table, {})
     gap = frozenset(t for w in norm.get("negation_gap", []) for t in _tokens(str(w), table, shorthand))
 
     entries: dict[str, list[Cue]] = {}
@@ -398,7 +421,7 @@ def _compile(data: Mapping[str, Any]) -> Lexicon:
                 for toks in _phrase_tokens(form, table, shorthand):
                     if not toks:
                         continue
-                    cue = Cue(rid, role, form, len(toks), category, level, person, group)
+                    cue = Cue(rid, role, form, len(toks), category, level, person, group, level.rank)
                     bucket = entries.setdefault(" " + " ".join(toks) + " ", [])
                     # Spellings that normalise alike ('jaana'/'jana') collapse to one cue per rule.
                     if not any(c.rule == rid for c in bucket):
@@ -455,7 +478,15 @@ _PAST_WINDOW: Final = 8
 _PRESENT_WINDOW: Final = 8
 _NEGATION_GAP_MAX: Final = 4
 _EVIDENCE_MAX: Final = 16
+# How close (in tokens) a means must be to hopelessness or to "all of them" to combine with it:
+# in a chat message that is the same thought; across a long post it is usually not.
+_MEANS_WINDOW: Final = {"distress": 20, "overdose": 8}
 _NONE: Final = Assessment(Level.NONE, (), ())
+# The rules work on integer ranks (cheaper than comparing enum members in the hot path).
+_NONE_R: Final = 0
+_CONCERN: Final = 1
+_HIGH: Final = 2
+_IMMINENT: Final = 3
 
 
 @dataclass(slots=True)
@@ -584,13 +615,13 @@ def _collect(toks: list[str], joined: str, lex: Lexicon) -> _Context:
     return ctx
 
 
-def _judge(hit: _Hit, ctx: _Context, gap: frozenset[str]) -> tuple[Level, str]:
+def _judge(hit: _Hit, ctx: _Context, gap: frozenset[str]) -> tuple[int, str]:
     """Return the level of one risk/weak/plan hit in its context, and a note on why it changed."""
     cue = hit.cue
     start, end, seg = hit.start, hit.end, hit.seg
     idioms = ctx.idiom_tokens
     if idioms and any(t in idioms for t in range(start, end)):
-        return Level.NONE, "idiom"
+        return _NONE_R, "idiom"
     # Negation just before, with only filler words between ("not really going to ...").
     ends = ctx.negation_ends
     if ends:
@@ -598,11 +629,11 @@ def _judge(hit: _Hit, ctx: _Context, gap: frozenset[str]) -> tuple[Level, str]:
         if i >= 0 and start - ends[i] <= _NEGATION_GAP_MAX:
             between = ctx.toks[ends[i] : start]
             if all(t in gap for t in between):
-                return Level.NONE, "negated"
+                return _NONE_R, "negated"
     if end in ctx.postneg_starts:
-        return Level.NONE, "negated"
+        return _NONE_R, "negated"
 
-    level = cue.level if cue.role == "risk" else Level.HIGH
+    level = cue.rank if cue.role == "risk" else _HIGH
     base = level
     notes: list[str] = []
 
@@ -617,21 +648,16 @@ def _judge(hit: _Hit, ctx: _Context, gap: frozenset[str]) -> tuple[Level, str]:
     if ctx.quotes and len(ctx.quotes) % 2 == 0:
         quoted = bisect_left(ctx.quotes, start) % 2 == 1
     if seg in ctx.media_segs or quoted:
-        level = min(level, Level.CONCERN) if person == "first" else Level.NONE
+        level = min(level, _CONCERN) if person == "first" else _NONE_R
         notes.append("quoted")
     if person == "second":
-        level = Level.NONE if seg in ctx.question_segs else min(level, Level.CONCERN)
+        level = _NONE_R if seg in ctx.question_segs else min(level, _CONCERN)
         notes.append("to-other")
-    elif (
-        person == "third"
-        and cue.role == "risk"
-        and cue.category not in _ANY_PERSON_CATEGORIES
-        and base is not Level.IMMINENT
-    ):
-        level = min(level, Level.CONCERN)
+    elif person == "third" and cue.role == "risk" and cue.category not in _ANY_PERSON_CATEGORIES and base != _IMMINENT:
+        level = min(level, _CONCERN)
         notes.append("third-person")
-    if seg in ctx.support_segs and person != "first" and base is not Level.IMMINENT:
-        level = Level.NONE
+    if seg in ctx.support_segs and person != "first" and base != _IMMINENT:
+        level = _NONE_R
         notes.append("support")
 
     past = ctx.past.get(seg)
@@ -641,7 +667,7 @@ def _judge(hit: _Hit, ctx: _Context, gap: frozenset[str]) -> tuple[Level, str]:
             present = ctx.present.get(seg)
             dn = present.distance(start, end, _PRESENT_WINDOW) if present is not None else None
             if dn is None or dp < dn:
-                level = Level.CONCERN if level >= Level.HIGH else Level.NONE
+                level = _CONCERN if level >= _HIGH else _NONE_R
                 notes.append("past")
 
     if ctx.hyp_ends:
@@ -651,11 +677,11 @@ def _judge(hit: _Hit, ctx: _Context, gap: frozenset[str]) -> tuple[Level, str]:
             stops = ctx.clause_stops
             m = bisect_left(stops, h_end)
             if m == len(stops) or stops[m] >= start:
-                level = min(level, Level.CONCERN)
+                level = min(level, _CONCERN)
                 notes.append("conditional")
 
-    if ctx.resolved and base is Level.IMMINENT:
-        level = min(level, Level.CONCERN)
+    if ctx.resolved and base == _IMMINENT:
+        level = min(level, _CONCERN)
         notes.append("resolved")
     return level, ",".join(notes)
 
@@ -677,6 +703,12 @@ def _longest(hits: list[_Hit]) -> list[_Hit]:
         kept.append(h)
     kept.sort(key=lambda h: (h.end, h.start))
     return kept
+
+
+def _within(starts: list[int], pos: int, window: int) -> bool:
+    """Return True if a sorted position list has an entry within window tokens of pos."""
+    i = bisect_left(starts, pos - window)
+    return i < len(starts) and starts[i] <= pos + window
 
 
 def _inside(inner: _Hit, outer: _Hit) -> bool:
@@ -709,33 +741,37 @@ def _decide(ctx: _Context, gap: frozenset[str]) -> Assessment:
     """Combine judged hits into one assessment."""
     evidence: list[str] = []
     categories: set[str] = set()
-    level = Level.NONE
+    level = _NONE_R
     escalating: list[_Hit] = []
 
     for hit in _longest(ctx.risks):
         lvl, note = _judge(hit, ctx, gap)
         evidence.append(_describe(hit.cue, note))
-        if lvl is Level.NONE:
+        if lvl == _NONE_R:
             continue
         categories.add(hit.cue.category)
         if lvl > level:
             level = lvl
-        if lvl is Level.HIGH and hit.cue.category in _ESCALATING:
+        if lvl == _HIGH and hit.cue.category in _ESCALATING:
             escalating.append(hit)
 
     plans: list[_Hit] = []
     for hit in ctx.plans:
         lvl, _ = _judge(hit, ctx, gap)
-        if lvl >= Level.HIGH:
+        if lvl >= _HIGH:
             plans.append(hit)
-    means = [h.cue for h in plans if h.cue.group == "means"]
 
     groups: dict[str, dict[str, Cue]] = {"distress": {}, "farewell": {}, "overdose": {}}
+    near: dict[str, bool] = {"distress": False, "overdose": False}
+    means_starts = sorted(h.start for h in plans if h.cue.group == "means")
     for hit in ctx.weaks:
         lvl, note = _judge(hit, ctx, gap)
-        if lvl < Level.HIGH:
+        if lvl < _HIGH:
             continue
-        groups[hit.cue.group].setdefault(hit.cue.phrase, hit.cue)
+        group = hit.cue.group
+        groups[group].setdefault(hit.cue.phrase, hit.cue)
+        if group in near and not near[group]:
+            near[group] = _within(means_starts, hit.start, _MEANS_WINDOW[group])
     distress, farewell, overdose = groups["distress"], groups["farewell"], groups["overdose"]
     if ctx.continuity:
         farewell = {}
@@ -744,11 +780,11 @@ def _decide(ctx: _Context, gap: frozenset[str]) -> Assessment:
         combo.append(("suicide", "farewell+farewell"))
     if farewell and distress:
         combo.append(("suicide", "farewell+distress"))
-    if distress and means:
+    if near["distress"]:
         combo.append(("suicide", "distress+means"))
     if len(distress) >= 3:
         combo.append(("suicide", "distress x3"))
-    if overdose and means:
+    if near["overdose"]:
         combo.append(("overdose_intent", "all-of-them+means"))
     for cues in (distress, farewell, overdose):
         for cue in cues.values():
@@ -757,22 +793,22 @@ def _decide(ctx: _Context, gap: frozenset[str]) -> Assessment:
         for category, name in combo:
             categories.add(category)
             evidence.append(f"combo:{name}")
-        if level < Level.HIGH:
-            level = Level.HIGH
+        if level < _HIGH:
+            level = _HIGH
     elif distress or farewell:
         categories.add("suicide")
-        if level < Level.CONCERN:
-            level = Level.CONCERN
+        if level < _CONCERN:
+            level = _CONCERN
 
-    trigger = _escalation(escalating, plans) if level is Level.HIGH else None
+    trigger = _escalation(escalating, plans) if level == _HIGH else None
     if trigger is not None:
-        level = Level.IMMINENT
+        level = _IMMINENT
         evidence.append(f"escalated:{trigger.rule}:{trigger.phrase}")
 
-    if level is Level.NONE:
+    if level == _NONE_R:
         categories.clear()
     return Assessment(
-        level=level,
+        level=_BY_RANK[level],
         categories=tuple(sorted(categories)),
         evidence=tuple(dict.fromkeys(evidence))[:_EVIDENCE_MAX],
     )
@@ -781,10 +817,10 @@ def _decide(ctx: _Context, gap: frozenset[str]) -> Assessment:
 def scan(text: str, lexicon: Lexicon | None = None) -> Assessment:
     """Assess one message for crisis language."""
     lex = lexicon if lexicon is not None else load_lexicon()
-    toks = _tokens(text, lex.table, lex.shorthand)
-    if not toks:
+    norm = _normal_text(text, lex.table, lex.shorthand)
+    if not norm:
         return _NONE
-    ctx = _collect(toks, " " + " ".join(toks) + " ", lex)
+    ctx = _collect(norm.split(), f" {norm} ", lex)
     if not (ctx.risks or ctx.weaks):
         return _NONE
     return _decide(ctx, lex.negation_gap)
