@@ -253,4 +253,21 @@ if TESTING:
     AXES_ENABLED = env.bool("SAATHI_AXES_IN_TESTS", default=True)
 
 # --- Background worker: each step is `step(*, now) -> int`, locked and idempotent --------------------
-SAATHI_WORKER_STEPS: list[str] = env.list("SAATHI_WORKER_STEPS", default=[])
+SAATHI_WORKER_STEPS: list[str] = env.list(
+    "SAATHI_WORKER_STEPS",
+    default=[
+        "rooms.services.open_and_close_meetings",
+    ],
+)
+
+# --- Meetings: schedules, the directory and the feeds (docs/meetings.md) ------------------------------
+# The zone a person sees times in until their browser says otherwise, and a new meeting's default zone.
+SAATHI_DEFAULT_TZ = env.str("SAATHI_DEFAULT_TZ", default="Asia/Kolkata")
+# How long before the start a new meeting's doors open (the waiting room), and its end-of-meeting notice.
+SAATHI_DOORS_OPEN_MINUTES = env.int("SAATHI_DOORS_OPEN_MINUTES", default=10)
+SAATHI_ENDING_NOTICE_MINUTES = env.int("SAATHI_ENDING_NOTICE_MINUTES", default=5)
+# `import_meetings URL`: only http(s), and a feed is read with a timeout and a size cap.
+SAATHI_FEED_FETCH_TIMEOUT = env.int("SAATHI_FEED_FETCH_TIMEOUT", default=15)
+SAATHI_FEED_MAX_BYTES = env.int("SAATHI_FEED_MAX_BYTES", default=5 * 1024 * 1024)
+# How far ahead the directory lists "next" meetings.
+SAATHI_DIRECTORY_DAYS_AHEAD = env.int("SAATHI_DIRECTORY_DAYS_AHEAD", default=7)

@@ -92,6 +92,18 @@ class Room(models.Model):
         )
 
 
+def default_tz() -> str:
+    return str(settings.SAATHI_DEFAULT_TZ)
+
+
+def default_doors_open() -> timedelta:
+    return timedelta(minutes=settings.SAATHI_DOORS_OPEN_MINUTES)
+
+
+def default_ending_notice() -> timedelta:
+    return timedelta(minutes=settings.SAATHI_ENDING_NOTICE_MINUTES)
+
+
 class MeetingQuerySet(models.QuerySet["Meeting"]):
     def public(self) -> MeetingQuerySet:
         """Return the meetings listed in the directory and the feeds."""
@@ -116,11 +128,13 @@ class Meeting(models.Model):
     )
     start_local = models.TimeField("starts at (the meeting's own time)")
     duration = models.DurationField(default=timedelta(hours=1))
-    tz = models.CharField("time zone", max_length=64, default="Asia/Kolkata")
+    tz = models.CharField("time zone", max_length=64, default=default_tz, help_text="An IANA name, e.g. Asia/Kolkata")
     dtstart = models.DateField("first date")
     until = models.DateField("last date", null=True, blank=True)
-    doors_open = models.DurationField(default=timedelta(minutes=10))
-    ending_notice = models.DurationField(default=timedelta(minutes=5))
+    doors_open = models.DurationField(
+        default=default_doors_open, help_text="How long before the start the waiting room opens."
+    )
+    ending_notice = models.DurationField(default=default_ending_notice)
     observes_holidays = models.BooleanField(default=True)
     capacity = models.PositiveIntegerField(null=True, blank=True)
     language = models.CharField(max_length=8, default="en", help_text="ISO 639-1, e.g. en, hi, bn")
