@@ -105,7 +105,7 @@ def evaluate(
     total = 0
     for n, row in enumerate(rows, start=1):
         text, label = row[0], row[1].strip().lower()
-        cats = row[2] if len(row) > 2 else None  # type: ignore[misc]
+        cats = row[2] if len(row) > 2 else None
         if label not in LABELS:
             raise ValueError(f"row {n}: unknown label {label!r} (expected one of {', '.join(LABELS)})")
         total += 1
