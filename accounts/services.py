@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.contrib.sessions.backends.base import SessionBase
 from django.db import IntegrityError, transaction
@@ -190,3 +192,9 @@ def _delete_sign_in_records(username: str) -> None:
 
     for model in (AccessAttempt, AccessFailureLog, AccessLog):
         model.objects.filter(username=username).delete()
+
+
+def purge_idle_guest_passes(*, now: datetime) -> int:
+    """Forget guest seats idle longer than a session lives, so their handles are free again."""
+    cutoff = now - timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    return GuestPass.objects.filter(last_seen_at__lt=cutoff).delete()[0]

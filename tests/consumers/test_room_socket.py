@@ -310,3 +310,30 @@ async def test_a_locked_room_refuses_members_but_not_staff():
     assert (await member.frame_of("message"))["body"] == "The room is locked for a moment."
     await member.close()
     await staff.close()
+
+
+async def test_resuming_past_purged_messages_skips_them_without_waiting():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from chat.services import purge_expired_messages
+
+    room = await database_sync_to_async(make_room)(retention_hours=24)
+    alice_cookie = await cookie_for(guest_handle="Alice Lotus")
+    alice, _ = await join(room.slug, alice_cookie)
+    for body in ("old one", "old two", "new three"):
+        await alice.send(body)
+        await alice.frame_of("message")
+    await alice.close()
+
+    def age_and_purge() -> None:
+        Message.objects.filter(room=room, seq__lte=2).update(created_at=timezone.now() - timedelta(days=2))
+        purge_expired_messages(now=timezone.now())
+
+    await database_sync_to_async(age_and_purge)()
+    alice, connected, _ = await open_socket(f"/ws/rooms/{room.slug}/?after=0", alice_cookie)
+    await alice.frame_of("welcome")
+    assert (await alice.frame_of("message"))["body"] == "new three"
+    assert (await alice.frame_of("resumed"))["last_id"] == 3
+    await alice.close()

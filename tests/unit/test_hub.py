@@ -1,0 +1,121 @@
+"""The fan-out hub's ordering rules, with a fake database: in order, once, and never stuck on a gap."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from chat.broadcast import GAP_WAIT_SECONDS, Hub, Member
+from chat.protocol import EVENT_ROOM_FRAME
+
+
+class FakeStore:
+    """Stands in for the message table: seq -> (peers' text, author's text, author tag)."""
+
+    def __init__(self, rows: dict[int, str]) -> None:
+        self.rows = rows
+
+    async def fetch_after(self, room_id: int, after: int, limit: int):
+        found = sorted(seq for seq in self.rows if seq > after)[:limit]
+        return [(seq, self.rows[seq], None, "someone") for seq in found]
+
+    async def heads(self, room_ids):
+        return {room_id: max(self.rows, default=0) for room_id in room_ids}
+
+
+def member(conn_id: str, last_id: int, inbox: list[str], author: str = "tag") -> Member:
+    async def write(text: str) -> None:
+        inbox.append(text)
+
+    async def close(code: int) -> None:
+        inbox.append(f"closed {code}")
+
+    return Member(conn_id=conn_id, room="r", author=author, handle=conn_id, last_id=last_id, write=write, close=close)
+
+
+def event(seq: int) -> dict:
+    return {"type": EVENT_ROOM_FRAME, "room": "r", "seq": seq, "text": f"m{seq}", "own": None, "author": "x"}
+
+
+@pytest.fixture
+async def hub():
+    store = FakeStore({})
+    hub = Hub(fetch_after=store.fetch_after, room_heads=store.heads)
+    hub.store = store
+    yield hub
+    await hub.stop()
+
+
+def texts(inbox: list[str]) -> list[str]:
+    return [t for t in inbox if t.startswith("m")]
+
+
+async def test_out_of_order_events_are_delivered_in_order(hub):
+    inbox: list[str] = []
+    await hub.join(member("a", 0, inbox), room_id=1)
+    await hub.handle_event(event(2))
+    await hub.handle_event(event(1))
+    assert texts(inbox) == ["m1", "m2"]
+
+
+async def test_a_lost_event_is_fetched_from_the_database_after_a_short_wait(hub):
+    hub.store.rows = {1: "m1", 2: "m2", 3: "m3"}
+    inbox: list[str] = []
+    await hub.join(member("a", 0, inbox), room_id=1)
+    await hub.handle_event(event(1))
+    await hub.handle_event(event(3))  # 2 never arrives on the fast path
+    assert texts(inbox) == ["m1"]
+    await asyncio.sleep(GAP_WAIT_SECONDS + 0.2)
+    assert texts(inbox) == ["m1", "m2", "m3"]
+
+
+async def test_numbers_purged_from_the_database_are_skipped_not_waited_for(hub):
+    hub.store.rows = {4: "m4"}  # 1-3 are past the retention window
+    inbox: list[str] = []
+    await hub.join(member("a", 0, inbox), room_id=1)
+    await hub.handle_event(event(4))
+    await asyncio.sleep(GAP_WAIT_SECONDS + 0.2)
+    assert texts(inbox) == ["m4"]
+
+
+async def test_duplicates_are_never_written_twice(hub):
+    inbox: list[str] = []
+    await hub.join(member("a", 0, inbox), room_id=1)
+    for seq in (1, 1, 2, 1, 2):
+        await hub.handle_event(event(seq))
+    assert texts(inbox) == ["m1", "m2"]
+
+
+async def test_a_member_who_joined_behind_is_back_filled_then_kept_live(hub):
+    hub.store.rows = {1: "m1", 2: "m2", 3: "m3"}
+    first: list[str] = []
+    late: list[str] = []
+    await hub.join(member("a", 2, first), room_id=1)
+    await hub.handle_event(event(3))
+    await hub.join(member("b", 1, late), room_id=1)  # its history ended at 1: it missed 2 and 3
+    await asyncio.sleep(0.1)
+    hub.store.rows[4] = "m4"
+    await hub.handle_event(event(4))
+    await asyncio.sleep(0.1)
+    assert texts(first) == ["m3", "m4"]
+    assert texts(late) == ["m2", "m3", "m4"]
+
+
+async def test_the_author_gets_their_own_copy_and_others_the_shared_one(hub):
+    mine: list[str] = []
+    theirs: list[str] = []
+    await hub.join(member("a", 0, mine, author="me"), room_id=1)
+    await hub.join(member("b", 0, theirs, author="you"), room_id=1)
+    await hub.handle_event({**event(1), "text": "m-shared", "own": "m-own", "author": "me"})
+    assert texts(mine) == ["m-own"] and texts(theirs) == ["m-shared"]
+
+
+async def test_a_held_message_reaches_only_its_author_and_moves_everyone_on(hub):
+    mine: list[str] = []
+    theirs: list[str] = []
+    await hub.join(member("a", 0, mine, author="me"), room_id=1)
+    await hub.join(member("b", 0, theirs, author="you"), room_id=1)
+    await hub.handle_event({**event(1), "text": None, "own": "m-held", "author": "me"})
+    await hub.handle_event(event(2))
+    assert texts(mine) == ["m-held", "m2"] and texts(theirs) == ["m2"]
