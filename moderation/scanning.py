@@ -756,7 +756,8 @@ def _decide(ctx: _Context, gap: frozenset[str]) -> Assessment:
             escalating.append(hit)
 
     plans: list[_Hit] = []
-    for hit in ctx.plans:
+    # Means and times only matter to escalate a HIGH statement or to combine with weak signs.
+    for hit in ctx.plans if (escalating or ctx.weaks) else ():
         lvl, _ = _judge(hit, ctx, gap)
         if lvl >= _HIGH:
             plans.append(hit)
