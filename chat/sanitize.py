@@ -7,21 +7,28 @@ for clients that want links. bleach was the original choice; it was declared unm
 
 from __future__ import annotations
 
+import re
+
 import nh3
 from django.utils.html import urlize
 
 _ALLOWED_TAGS = {"a", "br"}
 _ALLOWED_ATTRIBUTES = {"a": {"href"}}
 _URL_SCHEMES = {"http", "https"}
+_REL = "nofollow noopener noreferrer"
+# nh3 drops an href it won't allow (urlize's mailto: links, URLs it can't parse) but keeps the <a>: unwrap those,
+# so the only anchors left are web links. nh3 serialises its output, so the bare tag always looks like this.
+_BARE_ANCHOR = re.compile(f'<a rel="{_REL}">(.*?)</a>', re.DOTALL)
 
 
 def render_html(body: str) -> str:
     """Return the sanitised HTML rendering of a plain-text message body."""
     linked = urlize(body, trim_url_limit=60, nofollow=False, autoescape=True).replace("\n", "<br>")
-    return nh3.clean(
+    cleaned = nh3.clean(
         linked,
         tags=_ALLOWED_TAGS,
         attributes=_ALLOWED_ATTRIBUTES,
         url_schemes=_URL_SCHEMES,
-        link_rel="nofollow noopener noreferrer",
+        link_rel=_REL,
     )
+    return _BARE_ANCHOR.sub(r"\1", cleaned)
