@@ -38,6 +38,8 @@ _LOOKALIKES = str.maketrans(
         "т": "t", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ɡ": "g", "ո": "n",
         "α": "a", "β": "b", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
         "υ": "u", "χ": "x", "ı": "i", "ł": "i",
+        # More UTS #39 confusables of letters in the staff words (found by tests/fuzz: "ɑdmin", "moderatօr").
+        "ɑ": "a", "һ": "h", "ӏ": "i", "օ": "o", "г": "r", "ս": "u",
     }
 )  # fmt: skip
 
