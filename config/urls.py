@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from accounts import views as account_views
 from config import views
+from rooms import views as room_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -11,5 +12,7 @@ urlpatterns = [
     path("guest/", account_views.guest, name="guest"),
     path("accounts/", include("accounts.urls")),
     path("rooms/", include("rooms.urls")),
+    path("meetings/", include("rooms.meeting_urls")),
+    path("meetings.json", room_views.meetings_json, name="meetings_json"),
     path("admin/", admin.site.urls),
 ]

@@ -57,9 +57,9 @@ __all__ = [
 
 DEFAULT_TZ = "Asia/Kolkata"
 DEFAULT_DURATION = timedelta(hours=1)  # the spec: end_time "defaults to one hour after the start time"
-# The schemas transcribed from the spec (MIT; LICENSE beside them). They live with the test data for
-# now; pass `schema_dir` to use another copy.
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "meeting-guide"
+# The schemas transcribed from the spec (MIT; LICENSE beside them). They ship with the app (the feed
+# view and the importer use them); tests/data/meeting-guide keeps an identical copy for the tests.
+SCHEMA_DIR = Path(__file__).resolve().parent / "data" / "meeting-guide"
 
 
 class Programme(StrEnum):

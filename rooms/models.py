@@ -112,6 +112,15 @@ class MeetingQuerySet(models.QuerySet["Meeting"]):
     def with_schedule(self) -> MeetingQuerySet:
         return self.select_related("room").prefetch_related("exceptions")
 
+    def visible_to(self, *, is_family: bool, is_staff: bool) -> MeetingQuerySet:
+        """Return the meetings this person may see listed.
+
+        A member's family never sees the members' closed meetings (the same rule as the room list).
+        """
+        if is_family and not is_staff:
+            return self.exclude(room__access=Access.CLOSED)
+        return self
+
 
 class Meeting(models.Model):
     """A recurring series held in a room; rooms/schedule.py decides when it is open."""

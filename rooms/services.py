@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -15,10 +17,12 @@ from accounts.identity import Participant
 from accounts.models import Role, User
 from chat import broadcast, protocol
 from chat.protocol import CloseCode, ErrorCode, ProtocolError
-from moderation.selectors import barring_restriction
+from moderation.selectors import barring_restriction, invited_to_private_room
+from rooms.feeds import access_for
+from rooms.meetingguide import FeedMeeting, RejectedRow, RowNote, parse_feed
 from rooms.milestones import Milestone, current_milestone
 from rooms.models import Access, Hand, Holiday, Meeting, Room, SavedMeeting
-from rooms.schedule import DEFAULT_TZ, MeetingState, Occurrence, Phase, get_zone
+from rooms.schedule import DEFAULT_TZ, MeetingState, Occurrence, Phase, ScheduleError, get_zone, weekly_rrule
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +83,8 @@ def check_room_access(room: Room, participant: Participant | None, *, now: datet
         return AccessDecision.deny(CloseCode.NOT_ALLOWED, "You can't join this meeting.")
     is_staff = participant.is_staff_role
     is_chair = participant.user_id is not None and room.chairs.filter(pk=participant.user_id).exists()
-    if not (is_staff or is_chair):
+    # Staff may enter any room but a private one: that is for its counsellor (its chair) and one member.
+    if not (is_chair or (is_staff and room.access != Access.PRIVATE)):
         rule_reason = _access_rule_refusal(room, participant)
         if rule_reason:
             code = (
@@ -98,6 +103,9 @@ def _access_rule_refusal(room: Room, who: Participant) -> str:
     access = room.access
     if access == Access.OPEN:
         return ""
+    if access == Access.PRIVATE:
+        # A counsellor's private room admits the one person it was opened for (a guest too), and its counsellor.
+        return "" if invited_to_private_room(room=room, author_key=who.author_key) else "This is a private room."
     if who.is_guest:
         return "This meeting is for signed-in members. Create a free account to join."
     if access == Access.CLOSED:
@@ -108,8 +116,6 @@ def _access_rule_refusal(room: Room, who: Participant) -> str:
         return "This group is for family members."
     if access == Access.WOMEN:
         return "" if who.attests_woman else "This circle is for women. Confirm on the room page to join."
-    if access == Access.PRIVATE:
-        return "This is a private room."
     return "You can't join this meeting."
 
 
@@ -494,3 +500,106 @@ def _apply_schedule(pk: int, *, now: datetime, holidays: frozenset[date]) -> int
         _publish_notice(room, code, _phase_words(state, now), **extra)
         _publish_meeting_status(room, now)
     return 1
+
+
+# --- Import from a Meeting Guide feed -------------------------------------------------------------------
+
+
+@dataclass
+class ImportReport:
+    """What an import did: slugs created, changed (with the fields), unchanged, and rows rejected."""
+
+    created: list[str] = field(default_factory=list)
+    changed: list[tuple[str, list[str]]] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    rejected: list[RejectedRow] = field(default_factory=list)
+    notes: list[RowNote] = field(default_factory=list)
+
+
+def do_import_meetings(
+    *,
+    data: object,
+    source: str,
+    today: date,
+    default_programme: str | None = None,
+    default_tz: str | None = None,
+) -> ImportReport:
+    """Create or update meetings from a Meeting Guide feed, by slug; a bad row is rejected, never the feed.
+
+    Idempotent: importing the same feed again changes nothing. Slugs never change; a row whose slug
+    belongs to a room that is not a scheduled meeting is rejected rather than taken over.
+    """
+    parsed = parse_feed(data, default_programme=default_programme, default_tz=default_tz or settings.SAATHI_DEFAULT_TZ)
+    report = ImportReport(rejected=list(parsed.rejected), notes=list(parsed.notes))
+    index_of = {note.slug: note.index for note in parsed.notes}
+    for position, item in enumerate(parsed.meetings):
+        try:
+            with transaction.atomic():
+                outcome, fields = _import_one(item, source=source, today=today)
+        except (ScheduleError, ValueError) as exc:
+            report.rejected.append(RejectedRow(index_of.get(item.slug, position), item.slug, str(exc)))
+            continue
+        if outcome == "created":
+            report.created.append(item.slug)
+        elif fields:
+            report.changed.append((item.slug, fields))
+        else:
+            report.unchanged.append(item.slug)
+    report.rejected.sort(key=lambda row: row.index)
+    return report
+
+
+def validate_slug_text(slug: str) -> bool:
+    """Return whether a feed slug can also be a room address (Django's slug: letters, digits, - and _)."""
+    return bool(_ROOM_SLUG.match(slug))
+
+
+_ROOM_SLUG = re.compile(r"^[-a-zA-Z0-9_]+\Z")
+
+
+def _import_one(item: FeedMeeting, *, source: str, today: date) -> tuple[str, list[str]]:
+    if len(item.slug) > Room._meta.get_field("slug").max_length:  # type: ignore[operator]
+        raise ValueError(
+            f"slug {item.slug!r} is longer than Saathi's {Room._meta.get_field('slug').max_length} characters."
+        )
+    if not validate_slug_text(item.slug):
+        raise ValueError(f"slug {item.slug!r} can't be a Saathi address: use letters, digits, '-' and '_' only.")
+    access, open_to_members = access_for(item.programme, item.types)
+    room_fields: dict[str, Any] = {
+        "name": item.name[: Room._meta.get_field("name").max_length],  # type: ignore[index]
+        "programme": str(item.programme),
+        "access": access,
+        "open_to_members": open_to_members,
+    }
+    meeting_fields: dict[str, Any] = {
+        "types": list(item.types),
+        "rrule": weekly_rrule(item.days),
+        "start_local": item.start_local,
+        "duration": item.duration,
+        "tz": item.tz,
+        "language": item.language or "",
+        "notes": item.notes,
+        "location": item.location or "",
+        "region": item.region or "",
+        "regions": list(item.regions),
+        "imported_from": source[:500],
+    }
+    meeting = Meeting.objects.select_for_update().select_related("room").filter(slug=item.slug).first()
+    if meeting is None:
+        if Room.objects.filter(slug=item.slug).exists():
+            raise ValueError(f"slug {item.slug!r} is already a Saathi room that is not a scheduled meeting.")
+        room = Room.objects.create(slug=item.slug, description=item.notes, **room_fields)
+        Meeting.objects.create(room=room, slug=item.slug, dtstart=today, **meeting_fields)
+        return "created", []
+    changed = [name for name, value in room_fields.items() if getattr(meeting.room, name) != value]
+    changed += [
+        name for name, value in meeting_fields.items() if name != "imported_from" and getattr(meeting, name) != value
+    ]
+    if changed:
+        for name, value in room_fields.items():
+            setattr(meeting.room, name, value)
+        meeting.room.save()
+        for name, value in meeting_fields.items():
+            setattr(meeting, name, value)
+        meeting.save()
+    return "updated", changed

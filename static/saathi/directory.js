@@ -1,0 +1,19 @@
+// The directory shows times in the viewer's zone. The browser knows it (Intl API): remember it in a
+// cookie and, the first time, reload so the server renders every time in that zone.
+(function () {
+  "use strict";
+  var root = document.getElementById("directory");
+  if (!root) return;
+  var zone = "";
+  try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { return; }
+  if (!zone) return;
+  var name = root.dataset.tzCookie || "saathi_tz";
+  document.cookie = name + "=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
+  var field = document.getElementById("tz-field");
+  if (field) field.value = zone;
+  var params = new URLSearchParams(location.search);
+  if (root.dataset.viewerTz !== zone && !params.has("tz")) {
+    params.set("tz", zone);
+    location.replace(location.pathname + "?" + params.toString());
+  }
+})();
