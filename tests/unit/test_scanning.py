@@ -791,12 +791,15 @@ PATHOLOGICAL = {
 
 @pytest.mark.parametrize("text", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
 def test_pathological_input_completes_quickly(text: str) -> None:
+    # Best of several runs, so a busy CI machine's scheduler stalls do not count; a quadratic
+    # blow-up on 2,000 characters would take far longer than this bound on any machine.
     scan(text)  # warm up
-    t0 = time.perf_counter()
+    best = float("inf")
     for _ in range(5):
+        t0 = time.perf_counter()
         scan(text)
-    per_scan = (time.perf_counter() - t0) / 5
-    assert per_scan < 0.025, f"{per_scan * 1000:.1f} ms"
+        best = min(best, time.perf_counter() - t0)
+    assert best < 0.025, f"{best * 1000:.1f} ms"
 
 
 def test_repeated_crisis_text_still_pages() -> None:
