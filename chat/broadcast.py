@@ -35,6 +35,8 @@ from chat import protocol
 logger = logging.getLogger("saathi.broadcast")
 
 CONTROL_GROUP = "saathi.control"
+MODERATION_GROUP = "saathi.moderation"  # the staff sockets on /ws/moderation/ (ordinary Channels consumers)
+SEEN_EVENTS_KEPT = 2048  # event ids remembered per process, so a local fast-path event isn't written twice
 GAP_WAIT_SECONDS = 0.25  # how long a hub waits for an out-of-order message before reading the database
 TICK_SECONDS = 2.0  # roster heartbeat, group refresh and the database safety sweep
 ROSTER_TTL_SECONDS = 12.0
@@ -70,20 +72,66 @@ def publish_room_frame_on_commit(
     transaction.on_commit(lambda: _publish(room_group(slug), event))
 
 
-def publish_control_on_commit(*, author_key: str, action: str, code: int = int(protocol.CloseCode.NOT_ALLOWED)) -> None:
-    """After commit, tell every process to act on this person's open sockets (close them, refresh roles)."""
+def publish_control_on_commit(
+    *,
+    author_key: str,
+    action: str,
+    code: int = int(protocol.CloseCode.NOT_ALLOWED),
+    rooms: list[str] | None = None,
+) -> None:
+    """After commit, tell every process to act on this person's open sockets (close them, refresh roles).
+
+    With `rooms`, only their sockets in those rooms are affected (a removal from one room, a fellowship ban).
+    """
     event = {
         "type": protocol.EVENT_PARTICIPANT_CONTROL,
         "author": author_tag(author_key),
         "action": action,
         "code": code,
+        "rooms": rooms,
     }
     transaction.on_commit(lambda: _publish(CONTROL_GROUP, event))
 
 
+def publish_to_author_on_commit(*, author_key: str, frame: dict[str, Any], room: str | None = None) -> None:
+    """After commit, send a frame to this one person's open sockets (in `room`, or in every room).
+
+    For what only they should see: the `support` frame after a crisis message, a mute notice.
+    """
+    event = {
+        "type": protocol.EVENT_PARTICIPANT_FRAME,
+        "author": author_tag(author_key),
+        "room": room,
+        "text": protocol.encode(frame),
+    }
+    transaction.on_commit(lambda: _publish(CONTROL_GROUP, event))
+
+
+def moderation_group() -> str:
+    return MODERATION_GROUP
+
+
+def publish_moderation_on_commit(*, frame: dict[str, Any], audience: str, paged: list[str] | None = None) -> None:
+    """After commit, send a frame to the staff on /ws/moderation/ who hold `audience` (a permission).
+
+    `paged` lists the author keys being paged for it; they travel as opaque tags, and each socket is only
+    told whether it is one of them.
+    """
+    event = {
+        "type": protocol.EVENT_MODERATION_FRAME,
+        "frame": frame,
+        "audience": audience,
+        "paged": [author_tag(key) for key in paged or ()],
+    }
+    transaction.on_commit(lambda: _publish(MODERATION_GROUP, event))
+
+
+
+
 def _publish(group: str, event: dict[str, Any]) -> None:
+    event.setdefault("eid", uuid.uuid4().hex)
     hub = Hub.current
-    if hub is not None:
+    if hub is not None and group != MODERATION_GROUP:
         hub.accept_local(event)  # this process's members don't wait for Redis
     layer = get_channel_layer()
     if layer is None:
@@ -165,6 +213,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._start_lock = asyncio.Lock()
         self.counters = {"gap_backfills": 0, "member_backfills": 0, "layer_errors": 0}
+        self._seen_events: dict[str, None] = {}
 
     # -- life cycle --
     @classmethod
@@ -250,7 +299,21 @@ class Hub:
         else:
             loop.call_soon_threadsafe(lambda: loop.create_task(self.handle_event(event)))
 
+    def _first_sight(self, event: dict[str, Any]) -> bool:
+        """Return False for an event this process already handled (its local copy, then the layer's)."""
+        eid = event.get("eid")
+        if eid is None:
+            return True
+        if eid in self._seen_events:
+            return False
+        self._seen_events[eid] = None
+        if len(self._seen_events) > SEEN_EVENTS_KEPT:
+            del self._seen_events[next(iter(self._seen_events))]
+        return True
+
     async def handle_event(self, event: dict[str, Any]) -> None:
+        if not self._first_sight(event):
+            return
         kind = event.get("type")
         if kind == protocol.EVENT_ROOM_FRAME:
             room = self.rooms.get(event.get("room", ""))
@@ -265,8 +328,15 @@ class Hub:
                 )
                 await self._send_presence(room)
         elif kind == protocol.EVENT_PARTICIPANT_CONTROL:
+            rooms = event.get("rooms")
             for member in list(self.by_author.get(event.get("author", ""), ())):
-                await member.close(int(event.get("code", protocol.CloseCode.NOT_ALLOWED)))
+                if rooms is None or member.room in rooms:
+                    await member.close(int(event.get("code", protocol.CloseCode.NOT_ALLOWED)))
+        elif kind == protocol.EVENT_PARTICIPANT_FRAME:
+            room, text = event.get("room"), event.get("text")
+            for member in list(self.by_author.get(event.get("author", ""), ())):
+                if text and (room is None or member.room == room):
+                    await member.write(text)
 
     async def _on_room_frame(self, room: _Room, event: dict[str, Any]) -> None:
         seq = event.get("seq")

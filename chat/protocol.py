@@ -48,6 +48,10 @@ class ServerType(StrEnum):
     MEETING = "meeting"  # the meeting's state and floor (sharing, cross-talk, who is speaking, timer)
     READINGS = "readings"
     MILESTONE = "milestone"
+    # The moderation channel (/ws/moderation/): staff only.
+    FLAG = "flag"
+    FLAG_UPDATE = "flag_update"
+    REPORT = "report"
 
 
 class ErrorCode(StrEnum):
@@ -99,6 +103,13 @@ class NoticeCode(StrEnum):
     CROSSTALK = "crosstalk"
     TIMER = "timer"
     YOUR_TURN = "your_turn"  # sent only to the person the chair called
+    UNMUTED = "unmuted"
+    UNLOCKED = "unlocked"
+    HELD = "held"
+    REPORT_RECEIVED = "report_received"  # to the reporter only
+    MOD_DONE = "mod_done"  # to the chair or moderator who acted
+    COUNSELLOR_ROOM = "counsellor_room"  # to a member: a counsellor opened a private room (`url`, `counsellor`)
+    SUPPORT_THANKS = "support_thanks"  # to a member who answered a `support` frame
 
 
 class ChairAction(StrEnum):
@@ -117,6 +128,8 @@ MAX_SHARE_SECONDS: Final = 30 * 60
 EVENT_ROOM_FRAME: Final = "room.frame"
 EVENT_ROOM_ROSTER: Final = "room.roster"
 EVENT_PARTICIPANT_CONTROL: Final = "participant.control"
+EVENT_PARTICIPANT_FRAME: Final = "participant.frame"  # a frame for one person's sockets only
+EVENT_MODERATION_FRAME: Final = "moderation.frame"  # a frame for the staff on /ws/moderation/
 
 
 class ProtocolError(Exception):
@@ -359,6 +372,52 @@ def notice_frame(code: NoticeCode, text: str, **extra: Any) -> dict[str, Any]:
 
 def pong_frame() -> dict[str, Any]:
     return {"type": ServerType.PONG.value}
+
+
+# --- The moderation channel (/ws/moderation/) ------------------------------------------------------------
+
+
+class ModerationClientType(StrEnum):
+    ACK = "ack"
+    RESOLVE = "resolve"
+    NOTE = "note"
+    OPEN_ROOM = "open_room"
+    PING = "ping"
+
+
+@dataclass(frozen=True, slots=True)
+class FlagRequest:
+    """`ack`, `resolve`, `note` or `open_room` for one flag."""
+
+    kind: ModerationClientType
+    flag_id: int
+    outcome: str = ""
+    note: str = ""
+
+
+MAX_NOTE_CHARS: Final = 4000
+
+
+def parse_moderation_frame(raw: str | bytes | None) -> FlagRequest | PingRequest:
+    """Parse one frame from a moderator's or counsellor's socket."""
+    data = decode_frame(raw)
+    try:
+        kind = ModerationClientType(str(data.get("type")))
+    except ValueError:
+        raise ProtocolError(ErrorCode.INVALID, "Unknown frame type.") from None
+    if kind == ModerationClientType.PING:
+        return PingRequest()
+    outcome, note = data.get("outcome", ""), data.get("note", "")
+    if not isinstance(outcome, str) or not isinstance(note, str) or len(outcome) > 32:
+        raise ProtocolError(ErrorCode.INVALID, "`outcome` and `note` must be text.")
+    if kind == ModerationClientType.RESOLVE and not outcome:
+        raise ProtocolError(ErrorCode.INVALID, "Say how the flag was resolved (`outcome`).")
+    return FlagRequest(
+        kind=kind,
+        flag_id=_int_field(data, "flag_id", minimum=1),
+        outcome=outcome.strip(),
+        note=clean_text(note, field="note", max_chars=MAX_NOTE_CHARS),
+    )
 
 
 def iso(value: datetime | None) -> str | None:

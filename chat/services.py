@@ -17,6 +17,7 @@ from chat.frames import encoded_pair, message_frame
 from chat.models import Message
 from chat.protocol import ErrorCode, ProtocolError
 from chat.protocol import encode as protocol_encode
+from moderation import services as moderation
 from moderation.selectors import active_mute
 from rooms.models import Room
 from rooms.services import chairs_room, meeting_status, queue_handles, room_state
@@ -67,6 +68,7 @@ def check_post_message(
 @transaction.atomic
 def do_post_message(*, room: Room, participant: Participant, body: str, client_id: uuid.UUID) -> PostResult:
     """Store a message with the room's next number, then (after commit) broadcast it."""
+    assessment = moderation.assess(body)  # before the room row is locked: scanning is the slow part
     Room.objects.filter(pk=room.pk).update(last_seq=F("last_seq") + 1)  # also locks the room row until commit
     seq = Room.objects.values_list("last_seq", flat=True).get(pk=room.pk)
     message = Message.objects.create(
@@ -76,11 +78,13 @@ def do_post_message(*, room: Room, participant: Participant, body: str, client_i
         handle=participant.handle,
         body=body,
         client_id=client_id,
+        state=moderation.initial_state(room, assessment),
     )
     text, own = encoded_pair(message)
     broadcast.publish_room_frame_on_commit(
         slug=room.slug, seq=seq, text=text, own=own, author_key=participant.author_key
     )
+    moderation.do_handle_assessment(message=message, participant=participant, assessment=assessment)
     return PostResult(message=message, created=True)
 
 

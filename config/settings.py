@@ -257,8 +257,35 @@ SAATHI_WORKER_STEPS: list[str] = env.list(
     "SAATHI_WORKER_STEPS",
     default=[
         "rooms.services.open_and_close_meetings",
+        "moderation.services.escalate_due_flags",
     ],
 )
+
+# --- Crisis path and moderation (docs/moderation.md) ------------------------------------------------
+# How long a flag waits for an acknowledgement at each step (primary, then backup, then supervisor), by level.
+SAATHI_FLAG_DEADLINE_SECONDS = {
+    "imminent": env.int("SAATHI_FLAG_DEADLINE_IMMINENT", default=60),
+    "high": env.int("SAATHI_FLAG_DEADLINE_HIGH", default=3 * 60),
+    "concern": env.int("SAATHI_FLAG_DEADLINE_CONCERN", default=15 * 60),
+}
+# How many messages before and after a flagged one staff see with it.
+SAATHI_FLAG_CONTEXT_MESSAGES = env.int("SAATHI_FLAG_CONTEXT_MESSAGES", default=4)
+# Helplines shown to a member in crisis: the region(s) this deployment serves. JSON list of {name, number, hours}.
+SAATHI_HELPLINES: list[dict[str, str]] = env.json(
+    "SAATHI_HELPLINES",
+    default=[
+        {"name": "Tele-MANAS (India)", "number": "14416", "hours": "24 hours, every day; free, many languages"},
+        {"name": "988 Suicide & Crisis Lifeline (US)", "number": "988", "hours": "24 hours, every day; call or text"},
+    ],
+)
+# The last step of escalation, outside Saathi: email these addresses, and POST to this webhook (optional).
+# Neither carries a message or a handle: only the flag number, level, room and a link to the dashboard.
+SAATHI_CRISIS_EMAILS: list[str] = env.list("SAATHI_CRISIS_EMAILS", default=[])
+SAATHI_CRISIS_WEBHOOK_URL = env.str("SAATHI_CRISIS_WEBHOOK_URL", default="")
+SAATHI_SITE_URL = env.str("SAATHI_SITE_URL", default="http://127.0.0.1:8000")
+EMAIL_CONFIG = env.email_url("DJANGO_EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="saathi@localhost")
 
 # --- Meetings: schedules, the directory and the feeds (docs/meetings.md) ------------------------------
 # The zone a person sees times in until their browser says otherwise, and a new meeting's default zone.

@@ -14,5 +14,6 @@ urlpatterns = [
     path("rooms/", include("rooms.urls")),
     path("meetings/", include("rooms.meeting_urls")),
     path("meetings.json", room_views.meetings_json, name="meetings_json"),
+    path("moderation/", include("moderation.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.db.models import Q
 
-from moderation.models import Restriction
+from moderation.models import PrivateRoomInvite, Restriction
 from rooms.models import Room
 
 
@@ -31,3 +31,8 @@ def active_mute(*, author_key: str, room: Room, now: datetime | None = None) -> 
         .filter(Q(room=room) | Q(room__isnull=True))
         .first()
     )
+
+
+def invited_to_private_room(*, room: Room, author_key: str) -> bool:
+    """Return whether this private room was opened for this person."""
+    return PrivateRoomInvite.objects.filter(room=room, member_key=author_key).exists()
