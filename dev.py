@@ -10,6 +10,7 @@ Only the standard library is used here, so it works before anything is installed
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -64,6 +65,8 @@ def test(extra: list[str]) -> int:
     pytest = [str(PY), "-m", "pytest"]
     if extra:  # a focused run: just what was asked, on the configured database
         return _pass_result(_run(*pytest, *extra))
+    print("\n== Pass 0: security checks (bandit, pip-audit) ==", flush=True)
+    audit = security_checks()
     print("\n== Pass 1: everything that runs in one process, on SQLite ==", flush=True)
     first = _pass_result(_run(*pytest, "-m", "not system and not full"))
     print("\n== Pass 2: services, sockets and real processes, on PostgreSQL and Redis ==", flush=True)
@@ -81,7 +84,38 @@ def test(extra: list[str]) -> int:
                  "REDIS_URL": os.environ.get("SAATHI_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")},
         )
     )  # fmt: skip
-    return first or second
+    return audit or first or second
+
+
+def security_checks() -> int:
+    """bandit over the app code, and pip-audit over the pinned dependencies."""
+    code = _run(str(PY), "-m", "bandit", "-q", "-c", "pyproject.toml", "-r", "accounts", "chat", "rooms", "moderation",
+                "config")  # fmt: skip
+    print("bandit:", "clean" if code == 0 else "FINDINGS (see above)", flush=True)
+    result = subprocess.run(
+        [str(PY), "-m", "pip_audit", "-r", "constraints.txt", "--format", "json", "--progress-spinner", "off"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    try:
+        report = json.loads(result.stdout or "{}")
+    except json.JSONDecodeError:
+        print("pip-audit: could not run:", result.stderr.strip()[-500:], flush=True)
+        return code or 1
+    dependencies = report.get("dependencies", [])
+    vulnerable = [d for d in dependencies if d.get("vulns")]
+    audited = [d for d in dependencies if "skip_reason" not in d]
+    for dep in vulnerable:
+        ids = ", ".join(v["id"] for v in dep["vulns"])
+        print(f"pip-audit: {dep['name']} {dep['version']}: {ids}", flush=True)
+    if vulnerable:
+        return 1
+    if dependencies and not audited:
+        # The vulnerability service (PyPI's JSON API) can't be reached from this machine: say so plainly.
+        print(f"pip-audit: NOT AUDITED: the vulnerability service was unreachable for all {len(dependencies)} "
+              "pinned packages (no known vulnerabilities could be checked).", flush=True)  # fmt: skip
+    else:
+        print(f"pip-audit: no known vulnerabilities in {len(audited)} audited packages", flush=True)
+    return code
 
 
 def _reachable(host: str, port: int) -> bool:
