@@ -21,6 +21,7 @@ logger = logging.getLogger("saathi.consumers")
 
 # Sockets don't get per-socket channel-layer channels: the process's Hub subscribes once per room.
 NO_PER_SOCKET_LAYER = "saathi.no-per-socket-layer"
+SESSION_TOUCH_SECONDS = 10 * 60
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
@@ -28,6 +29,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     member: Member | None = None
     slot: str | None = None
+    session_touched = 0.0
     join: services.JoinResult | None = None
 
     async def connect(self) -> None:
@@ -69,6 +71,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.close(code=CloseCode.TOO_MANY)
             return
         self.join = join
+        await self._keep_session_alive()
         await self.send_frame(join.welcome)
         hub = Hub.get()
         self.member = Member(
@@ -98,6 +101,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.member is None or self.join is None:
             return
+        if time.monotonic() - self.session_touched > SESSION_TOUCH_SECONDS:
+            await self._keep_session_alive()
         if not self._frame_allowed():
             await self._refuse(ProtocolError(ErrorCode.RATE_LIMITED, "Too many frames. Slow down."))
             return
@@ -164,6 +169,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return True
         self.frame_window = (start, count + 1)
         return count + 1 <= settings.SAATHI_FRAMES_PER_MINUTE
+
+    async def _keep_session_alive(self) -> None:
+        """Sitting in a meeting is activity: slide the idle-session window as an HTTP request would."""
+        self.session_touched = time.monotonic()
+        session = self.scope.get("session")
+        if session is not None and session.session_key:
+            try:
+                await database_sync_to_async(session.save)()
+            except Exception as exc:  # an expired or deleted session: the next join will say so
+                log_failure(logger, "session touch", exc)
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         await self._write_text(protocol.encode(frame))
