@@ -126,8 +126,6 @@ def publish_moderation_on_commit(*, frame: dict[str, Any], audience: str, paged:
     transaction.on_commit(lambda: _publish(MODERATION_GROUP, event))
 
 
-
-
 def _publish(group: str, event: dict[str, Any]) -> None:
     event.setdefault("eid", uuid.uuid4().hex)
     hub = Hub.current
@@ -385,8 +383,7 @@ class Hub:
                 rows = await self._fetch_after(
                     room.room_id, room.next_seq - 1, min(BACKFILL_BATCH, target - room.next_seq + 1)
                 )
-                if not rows:
-                    break
+                self._skip_missing(room, rows, upto=target)
                 for seq, text, own, author in rows:
                     room.pending.setdefault(seq, {"text": text, "own": own, "author": author})
                 await self._drain(room)
@@ -396,6 +393,17 @@ class Hub:
             logger.warning("gap back-fill failed (%s); will retry on the next tick", type(exc).__name__)
         finally:
             room.gap_task = None
+
+    @staticmethod
+    def _skip_missing(room: _Room, rows: list[tuple[int, str | None, str | None, str]], *, upto: int) -> None:
+        """Move past numbers the database no longer holds (purged after the retention window).
+
+        Numbers are handed out inside the writing transaction, so every number up to a committed one is
+        committed too: a number the database doesn't return was stored once and has since been deleted.
+        """
+        first_present = rows[0][0] if rows else upto + 1
+        if room.next_seq is not None and first_present > room.next_seq:
+            room.next_seq = first_present
 
     def _start_backfill(self, member: Member) -> None:
         if member.backfilling or self.loop is None:
@@ -410,8 +418,8 @@ class Hub:
             while room is not None and member.conn_id in room.members:
                 rows = await self._fetch_after(room.room_id, member.last_id, BACKFILL_BATCH)
                 for seq, text, own, author in rows:
-                    if seq != member.last_id + 1:
-                        continue
+                    if seq <= member.last_id:
+                        continue  # numbers missing before `seq` were purged: nothing to wait for
                     member.last_id = seq
                     out = own if (own is not None and member.author == author) else text
                     if out is not None:
@@ -553,6 +561,7 @@ class Hub:
         try:
             while room.next_seq is not None and room.delivered < head:
                 rows = await self._fetch_after(room.room_id, room.delivered, BACKFILL_BATCH)
+                self._skip_missing(room, rows, upto=head)
                 if not rows:
                     break
                 self.counters["gap_backfills"] += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -12,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.identity import Participant
+from accounts.models import GuestPass
 from chat import broadcast, ratelimit
 from chat.frames import encoded_pair, message_frame
 from chat.models import Message
@@ -119,6 +120,8 @@ def join_room(*, slug: str, user: object, session: object, resume_after: int | N
     if not decision.allowed:
         return JoinResult(room, participant, decision.close_code, decision.reason, opens_at=decision.opens_at)
     assert participant is not None
+    if participant.guest_id is not None:  # a guest in a meeting is not idle: keep their seat and handle
+        GuestPass.objects.filter(pk=participant.guest_id).update(last_seen_at=timezone.now())
     from chat.selectors import history_frames
 
     head = Room.objects.values_list("last_seq", flat=True).get(pk=room.pk)
@@ -167,3 +170,19 @@ def do_erase_author_messages(*, author_key: str, pseudonym: str) -> int:
             slug=message.room.slug, seq=None, text=protocol_encode({"type": "deleted", "id": message.seq})
         )
     return len(erased)
+
+
+def purge_expired_messages(*, now: datetime) -> int:
+    """Delete every message older than its room's retention window. Idempotent: safe on two workers."""
+    deleted = 0
+    for room_id, hours in Room.objects.values_list("pk", "retention_hours"):
+        cutoff = now - timedelta(hours=hours)
+        while True:
+            # In batches, so a big room never holds a long lock.
+            batch = list(
+                Message.objects.filter(room_id=room_id, created_at__lt=cutoff).values_list("pk", flat=True)[:1000]
+            )
+            if not batch:
+                break
+            deleted += Message.objects.filter(pk__in=batch).delete()[0]
+    return deleted

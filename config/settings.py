@@ -22,7 +22,7 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 TESTING = "pytest" in sys.modules or env.bool("SAATHI_TESTING", default=False)
 
-_DEV_SECRET = "saathi-insecure-development-key-never-use-in-production"  # noqa: S105
+_DEV_SECRET = "saathi-insecure-development-key-never-use-in-production"  # noqa: S105  # nosec B105: refused when debug is off
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
 if not SECRET_KEY or (not DEBUG and SECRET_KEY == _DEV_SECRET):
     raise ImproperlyConfigured(
@@ -256,10 +256,24 @@ if TESTING:
 SAATHI_WORKER_STEPS: list[str] = env.list(
     "SAATHI_WORKER_STEPS",
     default=[
-        "rooms.services.open_and_close_meetings",
         "moderation.services.escalate_due_flags",
+        "rooms.services.open_and_close_meetings",
+        "chat.services.purge_expired_messages",
+        "accounts.services.purge_idle_guest_passes",
     ],
 )
+
+# --- Meetings: schedules, the directory and the feeds (docs/meetings.md) ------------------------------
+# The zone a person sees times in until their browser says otherwise, and a new meeting's default zone.
+SAATHI_DEFAULT_TZ = env.str("SAATHI_DEFAULT_TZ", default="Asia/Kolkata")
+# How long before the start a new meeting's doors open (the waiting room), and its end-of-meeting notice.
+SAATHI_DOORS_OPEN_MINUTES = env.int("SAATHI_DOORS_OPEN_MINUTES", default=10)
+SAATHI_ENDING_NOTICE_MINUTES = env.int("SAATHI_ENDING_NOTICE_MINUTES", default=5)
+# `import_meetings URL`: only http(s), and a feed is read with a timeout and a size cap.
+SAATHI_FEED_FETCH_TIMEOUT = env.int("SAATHI_FEED_FETCH_TIMEOUT", default=15)
+SAATHI_FEED_MAX_BYTES = env.int("SAATHI_FEED_MAX_BYTES", default=5 * 1024 * 1024)
+# How far ahead the directory lists "next" meetings.
+SAATHI_DIRECTORY_DAYS_AHEAD = env.int("SAATHI_DIRECTORY_DAYS_AHEAD", default=7)
 
 # --- Crisis path and moderation (docs/moderation.md) ------------------------------------------------
 # How long a flag waits for an acknowledgement at each step (primary, then backup, then supervisor), by level.
@@ -286,15 +300,3 @@ SAATHI_SITE_URL = env.str("SAATHI_SITE_URL", default="http://127.0.0.1:8000")
 EMAIL_CONFIG = env.email_url("DJANGO_EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="saathi@localhost")
-
-# --- Meetings: schedules, the directory and the feeds (docs/meetings.md) ------------------------------
-# The zone a person sees times in until their browser says otherwise, and a new meeting's default zone.
-SAATHI_DEFAULT_TZ = env.str("SAATHI_DEFAULT_TZ", default="Asia/Kolkata")
-# How long before the start a new meeting's doors open (the waiting room), and its end-of-meeting notice.
-SAATHI_DOORS_OPEN_MINUTES = env.int("SAATHI_DOORS_OPEN_MINUTES", default=10)
-SAATHI_ENDING_NOTICE_MINUTES = env.int("SAATHI_ENDING_NOTICE_MINUTES", default=5)
-# `import_meetings URL`: only http(s), and a feed is read with a timeout and a size cap.
-SAATHI_FEED_FETCH_TIMEOUT = env.int("SAATHI_FEED_FETCH_TIMEOUT", default=15)
-SAATHI_FEED_MAX_BYTES = env.int("SAATHI_FEED_MAX_BYTES", default=5 * 1024 * 1024)
-# How far ahead the directory lists "next" meetings.
-SAATHI_DIRECTORY_DAYS_AHEAD = env.int("SAATHI_DIRECTORY_DAYS_AHEAD", default=7)
