@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class ModerationConfig(AppConfig):
@@ -7,5 +8,7 @@ class ModerationConfig(AppConfig):
 
     def ready(self) -> None:
         from moderation import sockets
+        from moderation.permissions import ensure_role_permissions
 
         sockets.register()
+        post_migrate.connect(ensure_role_permissions, sender=self, dispatch_uid="moderation-role-permissions")

@@ -528,7 +528,8 @@ def _notify_out_of_band(flag_id: int) -> None:
 def _flag_for_staff(*, flag_id: int, actor: Participant, perm: str = PERM_HANDLE_FLAGS) -> Flag:
     if not has_perm(actor, perm):
         raise ProtocolError(ErrorCode.NOT_ALLOWED, "Only counsellors on the crisis team can do that.")
-    flag = Flag.objects.select_for_update().select_related("room", "message").filter(pk=flag_id).first()
+    # of=("self",): the message is a nullable join, and PostgreSQL won't lock the nullable side of one.
+    flag = Flag.objects.select_for_update(of=("self",)).select_related("room", "message").filter(pk=flag_id).first()
     if flag is None:
         raise ProtocolError(ErrorCode.NOT_FOUND, "There is no such flag.")
     return flag
@@ -705,6 +706,7 @@ def _done(text: str) -> list[dict[str, Any]]:
     return [protocol.notice_frame(NoticeCode.MOD_DONE, text)]
 
 
+@transaction.atomic
 def check_mod_action(
     *, room: Room, actor: Participant, request: ModRequest, now: datetime | None = None
 ) -> list[dict[str, Any]]:
@@ -1023,7 +1025,9 @@ def do_close_report(*, report_id: int, actor: Participant, state: str, note: str
         raise ProtocolError(ErrorCode.NOT_ALLOWED, "Only moderators can close reports.")
     if state not in (Report.State.ACTIONED, Report.State.DISMISSED):
         raise ProtocolError(ErrorCode.INVALID, "A report is closed as actioned or dismissed.")
-    report = Report.objects.select_for_update().select_related("room", "message").filter(pk=report_id).first()
+    report = (
+        Report.objects.select_for_update(of=("self",)).select_related("room", "message").filter(pk=report_id).first()
+    )
     if report is None:
         raise ProtocolError(ErrorCode.NOT_FOUND, "There is no such report.")
     report.state, report.handled_by_handle, report.handled_at = state, actor.handle, timezone.now()
