@@ -82,6 +82,8 @@ class Client(asyncio.Protocol):
         self.closed_by_server = False
         self.close_code: int | None = None
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Failures are counted by whoever awaits; don't let an unawaited one warn at exit.
+        self.ready.add_done_callback(lambda f: f.cancelled() or f.exception())
         self.counts: Counter[int] = Counter()  # step -> deliveries this client got
         self.last_id: dict[int, int] = {}  # step -> last message id seen
         self.id_jumps: Counter[int] = Counter()  # step -> times an id skipped ahead

@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,6 +168,75 @@ class PrivateRedis:
         if self.proc is not None:
             self.proc.stop()
             self.proc = None
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.proc.pid) if self.proc and self.proc.alive() else 0.0
+
+
+def _pg_bin(name: str) -> str | None:
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(found[-1]) if found else shutil.which(name)
+
+
+class PrivatePostgres:
+    """A throwaway PostgreSQL cluster on a free port (trust auth, 127.0.0.1 only).
+
+    The shared server on 5432 serves other people's test runs, which can take every connection
+    slot at once; a benchmark database of its own keeps both sides honest.
+    """
+
+    def __init__(self, logdir: Path) -> None:
+        self.logdir = logdir
+        self.port = free_port()
+        self.datadir = Path(tempfile.mkdtemp(prefix="saathi-bench-pg-"))
+        self.proc: Proc | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return _pg_bin("initdb") is not None and _pg_bin("postgres") is not None
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@{HOST}:{self.port}/postgres"
+
+    def _as_postgres(self, argv: list[str]) -> list[str]:
+        # PostgreSQL refuses to run as root.
+        return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+    def start(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.datadir, "postgres", "postgres")
+        subprocess.run(
+            self._as_postgres(
+                [
+                    _pg_bin("initdb") or "initdb",
+                    "-D",
+                    str(self.datadir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        argv = self._as_postgres([
+            _pg_bin("postgres") or "postgres", "-D", str(self.datadir), "-p", str(self.port),
+            "-c", f"listen_addresses={HOST}", "-c", f"unix_socket_directories={self.datadir}",
+            "-c", "max_connections=300",
+        ])  # fmt: skip
+        self.proc = spawn(f"postgres-{self.port}", argv, env=dict(os.environ), cwd=self.datadir, logdir=self.logdir)
+        wait_port(self.port, timeout=30, proc=self.proc.popen)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop(timeout=15)
+            self.proc = None
+        shutil.rmtree(self.datadir, ignore_errors=True)
 
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.proc.pid) if self.proc and self.proc.alive() else 0.0

@@ -7,9 +7,16 @@ and a codec (how to encode a `send` frame). Delivered frames are recognised by t
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import secrets
+import subprocess
 import sys
+import tempfile
+import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,6 +99,9 @@ class Target:
     def server_rss_kib(self) -> int:
         return procs.rss_kib(self.server.pid) if self.server else 0
 
+    def db_cpu(self) -> float:
+        return 0.0
+
     def redis_cpu(self) -> float:
         return self.redis.cpu_seconds() if self.redis else 0.0
 
@@ -144,5 +154,136 @@ class TutorialPubSub(TutorialRedis):
     layer = "pubsub"
 
 
-TARGETS: dict[str, type[Target]] = {t.name: t for t in (Relay, TutorialRedis, TutorialPubSub)}
+class Saathi(Target):
+    """The real server: `manage.py serve` (daphne on config.asgi) with Redis and a database of its own.
+
+    Production-like settings (DJANGO_DEBUG=false, no HTTPS redirect since this is plain 127.0.0.1),
+    a private PostgreSQL database created for the run (or a fresh SQLite file when PostgreSQL is
+    not reachable), the per-member send limits raised so the benchmark measures fan-out rather
+    than the limiter. Clients take a guest pass over HTTP like a browser does.
+    """
+
+    name = "saathi"
+    description = "Saathi: manage.py serve (daphne, config.asgi), PostgreSQL, private Redis"
+    uses_redis = True
+    id_gap_signals = True  # message ids are 1, 2, 3... per room: a skipped id is a gap the client sees
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.pg: procs.PrivatePostgres | None = None
+        self.db_url = ""
+        self.secret = secrets.token_urlsafe(48)
+        self.rooms_made: set[str] = set()
+
+    def _manage(self, *args: str, timeout: float = 300) -> str:
+        out = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=REPO,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if out.returncode:
+            raise RuntimeError(f"manage.py {args[0]} failed: {out.stderr[-2000:]}")
+        return out.stdout
+
+    def start(self) -> None:
+        if procs.PrivatePostgres.available():
+            self.pg = procs.PrivatePostgres(self.ctx.logdir)
+            self.pg.start()
+            self.db_url = self.pg.url
+        else:
+            path = self.ctx.logdir / f"saathi-{os.getpid()}-{int(time.time())}.sqlite3"
+            print(f"    PostgreSQL binaries not found; using a fresh SQLite file {path}", flush=True)
+            self.db_url = f"sqlite:///{path}"
+        self.redis = procs.PrivateRedis(self.ctx.logdir)
+        self.redis.start()
+        self._manage("migrate", "--noinput", timeout=600)
+        self._manage("collectstatic", "--noinput", timeout=600)
+        self.port = procs.free_port()
+        argv = [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        self.server = procs.spawn(f"saathi-{self.port}", argv, env=self.env(), cwd=REPO, logdir=self.ctx.logdir)
+        procs.wait_port(self.port, timeout=60, proc=self.server.popen)
+
+    def stop(self) -> None:
+        super().stop()
+        if self.pg is not None:
+            self.pg.stop()
+            self.pg = None
+
+    def db_cpu(self) -> float:
+        return self.pg.cpu_seconds() if self.pg else 0.0
+
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        env.update({
+            "DJANGO_SETTINGS_MODULE": "bench.saathi_settings",
+            "BENCH_STATIC_ROOT": str(Path(tempfile.gettempdir()) / "saathi-bench" / "static"),
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": self.secret,
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SAATHI_SSL_REDIRECT": "false",
+            "SAATHI_HSTS_SECONDS": "0",
+            "DATABASE_URL": self.db_url,
+            "SAATHI_LOG_LEVEL": "WARNING",
+            # Raised so the benchmark measures fan-out, not the per-member limiter.
+            "SAATHI_SEND_RATE": "1000000/second",
+            "SAATHI_FRAMES_PER_MINUTE": "100000000",
+        })  # fmt: skip
+        return env
+
+    def prepare_rooms(self, slugs: list[str]) -> None:
+        todo = [s for s in slugs if s not in self.rooms_made]
+        if not todo:
+            return
+        code = (
+            "from rooms.models import Access, Room\n"
+            f"for s in {todo!r}:\n"
+            "    Room.objects.get_or_create(slug=s, defaults={'name': s, 'access': Access.OPEN})\n"
+        )
+        self._manage("shell", "-c", code)
+        self.rooms_made.update(todo)
+
+    def auth_headers(self, n: int) -> list[dict[str, str]]:
+        """Take n guest passes the way a browser does: GET the form, POST it, keep the cookies."""
+        with ThreadPoolExecutor(8) as pool:
+            return list(pool.map(lambda i: self._guest(i), range(n)))
+
+    def _guest(self, i: int) -> dict[str, str]:
+        origin = f"http://127.0.0.1:{self.port}"
+        jar: dict[str, str] = {}
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request("GET", "/guest/")
+            resp = conn.getresponse()
+            resp.read()
+            _take_cookies(resp, jar)
+            token = next((v for k, v in jar.items() if "csrf" in k), "")
+            form = urllib.parse.urlencode({"csrfmiddlewaretoken": token, "handle": f"b{i:05d}x"})
+            conn.request("POST", "/guest/", body=form, headers={
+                "Content-Type": "application/x-www-form-urlencoded", "Origin": origin,
+                "Referer": f"{origin}/guest/", "Cookie": "; ".join(f"{k}={v}" for k, v in jar.items()),
+            })  # fmt: skip
+            resp = conn.getresponse()
+            body = resp.read()
+            _take_cookies(resp, jar)
+            if resp.status not in (301, 302, 303) or not any("session" in k for k in jar):
+                raise RuntimeError(f"guest pass refused: HTTP {resp.status} {body[:200]!r}")
+        finally:
+            conn.close()
+        return {"Origin": origin, "Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())}
+
+    def room_path(self, slug: str, member: int) -> str:
+        return f"/ws/rooms/{slug}/"
+
+
+def _take_cookies(resp: http.client.HTTPResponse, jar: dict[str, str]) -> None:
+    for header in resp.headers.get_all("Set-Cookie") or []:
+        name, _, rest = header.partition("=")
+        jar[name.strip()] = rest.split(";", 1)[0]
+
+
+TARGETS: dict[str, type[Target]] = {t.name: t for t in (Relay, TutorialRedis, TutorialPubSub, Saathi)}
 BASELINES = ("relay", "tutorial-redis", "tutorial-pubsub")
