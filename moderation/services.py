@@ -70,7 +70,13 @@ def user_of(participant: Participant | None) -> User | None:
 
 
 def has_perm(participant: Participant | None, perm: str) -> bool:
-    """Return whether this person's account holds a moderation permission (guests hold none)."""
+    """Return whether this person may use a moderation permission now (guests hold none).
+
+    The account must hold the permission, and this session must be acting as staff: a staff account that
+    hasn't passed its second factor is a member (accounts.services.participant_for drops its staff roles).
+    """
+    if participant is None or not participant.is_staff_role:
+        return False
     user = user_of(participant)
     return user is not None and user.has_perm(perm)
 
@@ -96,8 +102,8 @@ class StaffAccess:
 def staff_access(participant: Participant | None) -> StaffAccess | None:
     """Return what this person may see of the moderation queue, or None for members and guests."""
     user = user_of(participant)
-    if participant is None or user is None:
-        return None
+    if participant is None or user is None or not participant.is_staff_role:
+        return None  # members, guests, and staff who haven't passed the second factor yet
     access = StaffAccess(
         participant=participant,
         flags=user.has_perm(PERM_VIEW_FLAGS),

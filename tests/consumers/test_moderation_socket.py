@@ -130,9 +130,15 @@ async def test_escalation_reaches_the_backup_on_the_desk():
     await desk.close()
 
 
-@pytest.mark.parametrize(("who", "code"), [("anonymous", 4401), ("guest", 4403), ("member", 4403), ("chair", 4403)])
+@pytest.mark.parametrize(
+    ("who", "code"),
+    [("anonymous", 4401), ("guest", 4403), ("member", 4403), ("chair", 4403), ("counsellor without 2FA", 4403)],
+)
 async def test_members_and_guests_cannot_open_the_moderation_channel(who, code):
-    if who == "anonymous":
+    if who == "counsellor without 2FA":
+        user = await database_sync_to_async(make_user)(roles=(Role.COUNSELLOR.value,))
+        cookie = await cookie_for(user, verified_staff=False)
+    elif who == "anonymous":
         cookie = None
     elif who == "guest":
         cookie = await cookie_for(guest_handle="Guest Person")

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from accounts.identity import Participant
 from accounts.models import Role, User
-from accounts.services import participant_for
+from accounts.services import participant_for, role_names
 from chat.services import do_post_message
 from moderation.models import RotaShift
 from tests.factories import make_user
 
 
 def who(user: User) -> Participant:
-    participant = participant_for(user=user, session=None)
-    assert participant is not None
-    return participant
+    """Return this person as a signed-in session sees them (staff: past the second factor)."""
+    plain = participant_for(user=user, session=None)
+    assert plain is not None
+    return replace(plain, roles=role_names(user))
 
 
 def counsellor(handle: str) -> User:
