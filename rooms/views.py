@@ -24,6 +24,7 @@ from rooms.services import (
     milestone_for,
     room_state,
     rooms_listed_for,
+    runs_floor,
 )
 
 
@@ -41,10 +42,25 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
     decision = check_room_access(room, participant)
     if room.access == Access.PRIVATE and not decision.allowed:
         raise Http404("No such meeting.")  # a private room's existence is itself private
+    now = timezone.now()
+    tz = viewer_tz(request)
+    milestone = (
+        milestone_for(request.user, now=now, tz=tz)  # type: ignore[arg-type]
+        if request.user.is_authenticated and decision.allowed
+        else None
+    )
     return render(
         request,
         "rooms/room.html",
-        {"room": room, "participant": participant, "decision": decision, "state": room_state(room)},
+        {
+            "room": room,
+            "participant": participant,
+            "decision": decision,
+            "state": room_state(room, now=now),
+            "runs_floor": participant is not None and runs_floor(room, participant),
+            "milestone": milestone,  # private: shown only to this member, on their own button
+            "opens_at_words": format_for_viewer(decision.opens_at, tz) if decision.opens_at else "",
+        },
         status=200 if decision.allowed else 403,
     )
 

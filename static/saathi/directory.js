@@ -6,9 +6,9 @@
   if (!root) return;
   var zone = "";
   try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { return; }
-  if (!zone) return;
+  if (!zone || !/^[A-Za-z0-9_+\-\/]+$/.test(zone)) return;  // IANA names are cookie-safe as they are
   var name = root.dataset.tzCookie || "saathi_tz";
-  document.cookie = name + "=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
+  document.cookie = name + "=" + zone + "; path=/; max-age=31536000; samesite=lax";
   var field = document.getElementById("tz-field");
   if (field) field.value = zone;
   var params = new URLSearchParams(location.search);

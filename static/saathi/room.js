@@ -147,6 +147,7 @@
     socket.addEventListener("message", function (event) {
       var frame; try { frame = JSON.parse(event.data); } catch (e) { return; }
       onFrame(frame);
+      root.dispatchEvent(new CustomEvent("saathi:frame", {detail: frame}));  // meeting.js and other panels listen
     });
     socket.addEventListener("close", function (event) {
       if (FINAL_CODES[event.code]) { closedForGood = true; setState(FINAL_CODES[event.code], "closed"); return; }
