@@ -132,3 +132,16 @@ def test_two_workers_at_once_escalate_a_flag_once():
         t.join()
     assert sum(done) == 1
     assert AuditEntry.objects.filter(flag=flag, action="flag_escalated").count() == 1
+
+
+@pytest.mark.django_db
+def test_the_demo_rota_puts_someone_on_call_in_each_position_and_seeding_twice_adds_nothing():
+    from moderation.models import RotaShift
+    from moderation.rota import seed_demo_rota
+
+    created = seed_demo_rota(days=2)
+    assert len(created) == 3 and all("password" in line for line in created)
+    shifts = RotaShift.objects.count()
+    assert seed_demo_rota(days=2) == [] and RotaShift.objects.count() == shifts == 6
+    positions = {s.position for s in services.on_call(now=timezone.now())}
+    assert positions == {"primary", "backup", "supervisor"}
