@@ -143,3 +143,23 @@ def test_doors_open_in_several_zones_at_their_own_local_times():
         "doors_open",
     ]
     assert room_state(not_yet.room, now=now - timedelta(seconds=1)).phase == "closed"
+
+
+@pytest.mark.parametrize("hour", [0, 3, 7, 12, 18, 23])
+def test_the_demo_always_has_a_scheduled_meeting_live_at_any_hour(hour):
+    import io
+
+    import time_machine
+    from django.core.management import call_command
+
+    from rooms.models import Meeting, Room
+
+    with time_machine.travel(datetime(2025, 3, 9, hour, 59, 30, tzinfo=UTC), tick=False):
+        call_command("seed_demo", stdout=io.StringIO())
+        call_command("seed_demo", stdout=io.StringIO())  # idempotent
+        now = datetime(2025, 3, 9, hour, 59, 30, tzinfo=UTC)
+        live = [m.slug for m in Meeting.objects.all() if room_state(m.room, now=now).phase in ("live", "ending")]
+        assert "round-the-clock-checkin" in live
+        assert room_state(Room.objects.get(slug="open-recovery-circle"), now=now).phase == "live"
+        assert not Meeting.objects.filter(room__slug="open-recovery-circle").exists()
+        assert Meeting.objects.count() == 6
