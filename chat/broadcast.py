@@ -42,6 +42,10 @@ TICK_SECONDS = 2.0  # roster heartbeat, group refresh and the database safety sw
 ROSTER_TTL_SECONDS = 12.0
 PRESENCE_DEBOUNCE_SECONDS = 0.3
 BACKFILL_BATCH = 200
+# A member whose socket holds more than this unread is paused (and later back-filled from the database)
+# instead of letting the server buffer without limit; delivery resumes once it is under the low mark.
+SLOW_MEMBER_BYTES = 1024 * 1024
+SLOW_MEMBER_RESUME_BYTES = 64 * 1024
 
 
 def room_group(slug: str) -> str:
@@ -172,6 +176,11 @@ class Member:
     write: Callable[[str], Awaitable[None]]
     close: Callable[[int], Awaitable[None]]
     backfilling: bool = False
+    pending: Callable[[], int] | None = None  # bytes daphne still holds for this socket (chat/transport.py)
+    lagging: bool = False  # stopped reading: live delivery paused, back-filled once it drains
+
+    def congested(self, limit: int) -> bool:
+        return self.pending is not None and self.pending() > limit
 
 
 @dataclass
@@ -360,6 +369,11 @@ class Hub:
     async def _write_all(self, room: _Room, event: dict[str, Any], seq: int | None) -> None:
         text, own, author = event.get("text"), event.get("own"), event.get("author")
         for member in list(room.members.values()):
+            if member.lagging:
+                continue
+            if member.congested(SLOW_MEMBER_BYTES):
+                self._pause(member)
+                continue
             if seq is not None:
                 if member.backfilling or seq <= member.last_id:
                     continue
@@ -405,6 +419,20 @@ class Hub:
         if room.next_seq is not None and first_present > room.next_seq:
             room.next_seq = first_present
 
+    def _pause(self, member: Member) -> None:
+        member.lagging = True
+        self.counters["members_paused"] = self.counters.get("members_paused", 0) + 1
+        # Sizes and counts only: never what was being sent.
+        logger.warning("a member stopped reading (over %d bytes unsent); live delivery paused", SLOW_MEMBER_BYTES)
+
+    async def _resume_drained(self, room: _Room) -> None:
+        for member in list(room.members.values()):
+            if member.lagging and not member.congested(SLOW_MEMBER_RESUME_BYTES):
+                member.lagging = False
+                self._start_backfill(member)
+                if room.presence_text:
+                    await member.write(room.presence_text)
+
     def _start_backfill(self, member: Member) -> None:
         if member.backfilling or self.loop is None:
             return
@@ -416,6 +444,8 @@ class Hub:
         try:
             room = self.rooms.get(member.room)
             while room is not None and member.conn_id in room.members:
+                while member.congested(SLOW_MEMBER_RESUME_BYTES) and member.conn_id in room.members:
+                    await asyncio.sleep(0.2)  # let the reader catch up before the next batch
                 rows = await self._fetch_after(room.room_id, member.last_id, BACKFILL_BATCH)
                 for seq, text, own, author in rows:
                     if seq <= member.last_id:
@@ -548,6 +578,7 @@ class Hub:
             return
         heads = await self._room_heads([room.room_id for room in self.rooms.values()])
         for room in list(self.rooms.values()):
+            await self._resume_drained(room)
             # Re-subscribe (Redis may have restarted and forgotten us) and say who is here.
             await self._layer_call("group_add", room_group(room.slug), self.channel)
             await self._publish_roster(room)

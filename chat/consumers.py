@@ -16,6 +16,7 @@ from chat import protocol, services, sockets
 from chat.broadcast import Hub, Member, author_tag
 from chat.failures import log_failure
 from chat.protocol import CloseCode, ErrorCode, ProtocolError
+from chat.transport import pending_bytes_probe
 
 logger = logging.getLogger("saathi.consumers")
 
@@ -82,6 +83,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             last_id=resume_after if resume_after is not None else join.last_id,
             write=self._write_text,
             close=self._close_from_hub,
+            pending=pending_bytes_probe(self.base_send),
         )
         if resume_after is not None:
             self.member.backfilling = True  # the resume below streams the gap; the hub holds off until then

@@ -119,3 +119,28 @@ async def test_a_held_message_reaches_only_its_author_and_moves_everyone_on(hub)
     await hub.handle_event({**event(1), "text": None, "own": "m-held", "author": "me"})
     await hub.handle_event(event(2))
     assert texts(mine) == ["m-held", "m2"] and texts(theirs) == ["m2"]
+
+
+async def test_a_member_who_stops_reading_is_paused_then_back_filled_without_a_gap(hub):
+    from chat import broadcast
+
+    hub.store.rows = {n: f"m{n}" for n in range(1, 6)}
+    backlog = {"bytes": 0}
+    slow: list[str] = []
+    reader = member("slow", 0, slow)
+    reader.pending = lambda: backlog["bytes"]
+    others: list[str] = []
+    await hub.join(reader, room_id=1)
+    await hub.join(member("ok", 0, others), room_id=1)
+    await hub.handle_event(event(1))
+    backlog["bytes"] = broadcast.SLOW_MEMBER_BYTES + 1  # the reader stops reading
+    for seq in (2, 3, 4):
+        await hub.handle_event(event(seq))
+    assert texts(slow) == ["m1"] and reader.lagging
+    assert texts(others) == ["m1", "m2", "m3", "m4"]  # everyone else is unaffected
+    backlog["bytes"] = 0  # it drains
+    await hub._tick()
+    await asyncio.sleep(0.2)
+    await hub.handle_event(event(5))
+    await asyncio.sleep(0.1)
+    assert texts(slow) == ["m1", "m2", "m3", "m4", "m5"]
