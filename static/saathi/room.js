@@ -44,7 +44,17 @@
       var p = pending.get(m.client_id); pending.delete(m.client_id);
       if (p.element) p.element.remove();
     }
-    if (seen.has(m.id)) return;
+    if (seen.has(m.id)) {  // a message we show already: a moderator held or released it
+      var shown = document.getElementById("m-" + m.id);
+      if (shown && !m.held && shown.classList.contains("held")) {
+        shown.classList.remove("held");
+        var heldNote = shown.querySelector(".held-note"); if (heldNote) heldNote.remove();
+      } else if (shown && m.held && !shown.classList.contains("held")) {
+        shown.classList.add("held");
+        shown.append(Object.assign(document.createElement("p"), {className: "small held-note", textContent: "Held for a moderator to review. Only you can see it."}));
+      }
+      return;
+    }
     seen.add(m.id);
     if (m.id > lastId) lastId = m.id;
     var li = document.createElement("li");
@@ -55,7 +65,7 @@
     var when = document.createElement("time"); when.dateTime = m.sent_at || ""; when.textContent = timeLabel(m.sent_at);
     var body = document.createElement("p"); body.className = "body"; body.textContent = m.body;
     li.append(who, " ", when, body);
-    if (m.held) { li.classList.add("held"); var note = document.createElement("p"); note.className = "small"; note.textContent = "Held for a moderator to review. Only you can see it."; li.append(note); }
+    if (m.held) { li.classList.add("held"); var note = document.createElement("p"); note.className = "small held-note"; note.textContent = "Held for a moderator to review. Only you can see it."; li.append(note); }
     // Keep the list in id order even if a back-filled message arrives late.
     var next = null;
     for (var node = els.list.lastElementChild; node; node = node.previousElementSibling) {
@@ -119,7 +129,8 @@
       case "message": showMessage(frame, true); break;
       case "deleted":
         var gone = document.getElementById("m-" + frame.id);
-        if (gone) { gone.querySelector(".body").textContent = "[removed by a moderator]"; gone.classList.add("deleted"); }
+        if (gone && frame.held) { gone.remove(); seen.delete(frame.id); }  // held for review: it may come back, in place
+        else if (gone) { gone.querySelector(".body").textContent = "[removed by a moderator]"; gone.classList.add("deleted"); }
         break;
       case "presence": showPresence(frame); break;
       case "resumed": if (frame.last_id > lastId) lastId = frame.last_id; break;
