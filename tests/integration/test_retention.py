@@ -41,6 +41,7 @@ def test_messages_past_the_rooms_window_are_deleted_and_newer_ones_kept():
     assert fresh.seq == 2  # numbering carries on after a purge
 
 
+@pytest.mark.django_db(transaction=True)  # the worker closes old connections between steps, as in production
 def test_the_worker_runs_retention_with_the_other_steps():
     room = make_room(retention_hours=Retention.DAY)
     message = post(room, make_user(), "old")
