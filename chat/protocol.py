@@ -316,7 +316,7 @@ def parse_client_frame(raw: str | bytes | None) -> ClientRequest:
         )
     if kind == ClientType.MOD:
         try:
-            action = ModAction(data.get("action"))
+            action = ModAction(str(data.get("action")))
         except ValueError:
             raise ProtocolError(ErrorCode.INVALID, "Unknown moderation action.") from None
         target = data.get("target", "")
@@ -339,7 +339,7 @@ def parse_client_frame(raw: str | bytes | None) -> ClientRequest:
         return SupportReplyRequest(wants_to_talk=wants)
     if kind == ClientType.CHAIR:
         try:
-            chair_action = ChairAction(data.get("action"))
+            chair_action = ChairAction(str(data.get("action")))
         except ValueError:
             raise ProtocolError(ErrorCode.INVALID, "Unknown chair action.") from None
         seconds = None
