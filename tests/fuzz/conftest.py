@@ -58,8 +58,10 @@ def _at_least_ten_thousand_frames(request: pytest.FixtureRequest) -> Iterator[No
         return
     total = sum(_counts.values())
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"fuzz: {total} generated frames this run ({dict(_counts)})")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"\nfuzz: {total} generated frames this run ({dict(_counts)})")
     assert total >= MIN_FRAMES_PER_RUN * SCALE, (
         f"only {total} fuzz frames were sent; issue #6 needs {MIN_FRAMES_PER_RUN}"
     )

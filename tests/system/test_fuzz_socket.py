@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -261,3 +262,31 @@ async def test_DOC_BUG_a_frame_over_64_KiB_is_closed_with_1009_as_documented(sta
         assert await ws.close_code(timeout=10) == 1009
     finally:
         await ws.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: the welcome frame carries up to SAATHI_HISTORY_ON_JOIN (50) messages with "
+    "no size cap; a few 2,000-character messages ('<' renders as '&lt;' in html) push it past daphne's "
+    "64 KiB limit (which applies to frames the server sends too), and nobody can join the room",
+)
+def test_BUG_a_few_long_messages_do_not_make_the_room_unjoinable(start_servers, live_room, settings):
+    from accounts.services import participant_for
+    from chat.services import check_post_message
+    from tests.factories import make_user
+
+    settings.SAATHI_SEND_RATE = "100000/minute"
+    server = start_servers(1, **LIMITS)[0]
+    room = live_room()
+    author = participant_for(user=make_user(), session=None)
+    for _ in range(8):  # within the default send limit of 10 in 10 seconds
+        check_post_message(room=room, participant=author, body="<" * 2000, client_id=uuid.uuid4())
+
+    async def join() -> dict[str, Any]:
+        ws = await connect_room(server, room.slug, await asyncio.to_thread(guest_cookie, server.url))
+        try:
+            return ws.welcome or {}
+        finally:
+            await ws.close()
+
+    assert len(asyncio.run(join())["history"]) == 8
