@@ -478,9 +478,12 @@ class Hub:
         room = self.rooms.get(member.room)
         member.backfilling = True
         try:
-            cursor = after
+            room_id = room.room_id if room else 0
+            # An id past the newest message (a stale client, a recreated room) must not silence the socket.
+            cursor = min(after, (await self._room_heads([room_id])).get(room_id, 0))
+            member.last_id = cursor
             while True:
-                rows = await self._fetch_after(room.room_id if room else 0, cursor, BACKFILL_BATCH)
+                rows = await self._fetch_after(room_id, cursor, BACKFILL_BATCH)
                 for seq, text, own, author in rows:
                     cursor = seq
                     out = own if (own is not None and member.author == author) else text
@@ -488,7 +491,7 @@ class Hub:
                         await member.write(out)
                 if len(rows) < BACKFILL_BATCH:
                     break
-            member.last_id = max(member.last_id, cursor)
+            member.last_id = cursor
             return member.last_id
         finally:
             member.backfilling = False

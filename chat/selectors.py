@@ -5,6 +5,7 @@ from __future__ import annotations
 from chat.broadcast import author_tag
 from chat.frames import encoded_pair, message_frame
 from chat.models import Message
+from chat.protocol import encode
 from rooms.models import Room
 
 
@@ -15,8 +16,23 @@ def recent_history(room: Room, *, limit: int) -> list[Message]:
     return rows
 
 
+# The welcome frame carries the history; daphne refuses any frame over its limit, in either direction, so
+# the history is cut (newest kept) well below it. Older messages are a `resume` away.
+HISTORY_BUDGET_BYTES = 40 * 1024
+
+
 def history_frames(room: Room, *, limit: int, author_key: str) -> list[dict]:
-    return [message_frame(m, own=m.author_key == author_key) for m in recent_history(room, limit=limit)]
+    """Return recent messages for a welcome frame, newest kept first, within HISTORY_BUDGET_BYTES."""
+    frames: list[dict] = []
+    budget = HISTORY_BUDGET_BYTES
+    for message in reversed(recent_history(room, limit=limit)):
+        frame = message_frame(message, own=message.author_key == author_key)
+        budget -= len(encode(frame).encode())
+        if budget < 0:
+            break
+        frames.append(frame)
+    frames.reverse()
+    return frames
 
 
 def encoded_messages_after(*, room_id: int, after: int, limit: int) -> list[tuple[int, str | None, str | None, str]]:

@@ -306,12 +306,7 @@ def test_hostile_frames_through_the_real_consumer_get_one_answer_each_and_store_
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: chat/broadcast.py Hub.resume_member trusts `after`: a resume past the "
-    "newest id sets member.last_id there, and every later message is dropped for that socket",
-)
-async def test_BUG_a_resume_past_the_newest_message_does_not_silence_the_socket(settings):
+async def test_a_resume_past_the_newest_message_does_not_silence_the_socket(settings):
     from chat.broadcast import Hub
     from tests.consumers.conftest import cookie_for, open_socket
     from tests.factories import make_room
