@@ -168,16 +168,29 @@ def do_delete_account(*, user: User) -> None:
     from chat.protocol import CloseCode
     from chat.services import do_erase_author_messages
     from moderation.erasure import do_pseudonymise_author
+    from rooms.erasure import do_forget_participant
 
     author_key = f"u:{user.pk}"
     stand_in = pseudonym(author_key)
     do_erase_author_messages(author_key=author_key, pseudonym=stand_in)
     do_pseudonymise_author(author_key=author_key, handle=user.handle, pseudonym=stand_in)
+    do_forget_participant(author_key=author_key, handle=user.handle, user_id=user.pk)
+    _forget_admin_log_object(user, stand_in)
     RetiredHandle.objects.get_or_create(handle_key=user.handle_key)
     _delete_sessions_of(Session, user.pk)
     _delete_sign_in_records(user.username)
     broadcast.publish_control_on_commit(author_key=author_key, action="close", code=CloseCode.NOT_SIGNED_IN)
     user.delete()
+
+
+def _forget_admin_log_object(user: User, stand_in: str) -> None:
+    # The admin's change log keeps what an admin did to this account, but not which account or its handle.
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(User), object_id=str(user.pk)).update(
+        object_id=stand_in, object_repr="[erased]"
+    )
 
 
 def _delete_sessions_of(session_model: Any, user_id: int) -> None:
