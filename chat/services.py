@@ -167,7 +167,10 @@ def do_erase_author_messages(*, author_key: str, pseudonym: str) -> int:
         message.body, message.handle, message.author_key = ERASED_TEXT, ERASED_TEXT, pseudonym
         message.save(update_fields=["body", "handle", "author_key"])
         broadcast.publish_room_frame_on_commit(
-            slug=message.room.slug, seq=None, text=protocol_encode({"type": "deleted", "id": message.seq})
+            slug=message.room.slug,
+            seq=None,
+            # `erased`: the author deleted their account; screens show "[removed]" and drop their handle.
+            text=protocol_encode({"type": "deleted", "id": message.seq, "erased": True}),
         )
     return len(erased)
 

@@ -130,6 +130,10 @@
       case "deleted":
         var gone = document.getElementById("m-" + frame.id);
         if (gone && frame.held) { gone.remove(); seen.delete(frame.id); }  // held for review: it may come back, in place
+        else if (gone && frame.erased) {  // the author deleted their account: their words and handle go
+          gone.querySelector(".body").textContent = "[removed]"; gone.querySelector(".handle").textContent = "[removed]";
+          gone.classList.add("deleted");
+        }
         else if (gone) { gone.querySelector(".body").textContent = "[removed by a moderator]"; gone.classList.add("deleted"); }
         break;
       case "presence": showPresence(frame); break;
