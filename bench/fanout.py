@@ -622,10 +622,15 @@ class Bench:
             marks["down"] = time.monotonic_ns()
             redis.stop()
             time.sleep(plan.redis_outage_s)
-            redis.start()
+            try:
+                redis.start()
+            except Exception as exc:
+                self.log(f"    Redis did not come back: {exc}")
+                return
             marks["back"] = time.monotonic_ns()
 
-        r = self.step(lay, plan.redis_rate_dps, plan.redis_run_s, 5, during=outage, grace=plan.grace_s, keep_raw=True)
+        # Every member may speak, so sockets the server closes do not silence the room.
+        r = self.step(lay, plan.redis_rate_dps, plan.redis_run_s, 50, during=outage, grace=plan.grace_s, keep_raw=True)
         msgs, sent, sizes = r.pop("_raw")
         open_end = sum(s["open"] for s in self.fleet.all("status", step=None))
         back = marks.get("back")
@@ -656,6 +661,7 @@ class Bench:
             "reached_all_open_after_back_frac": round(after_ok / after, 4) if after else None,
             "deliveries_lost_during_outage": lost_outage,
             "outage_s": plan.redis_outage_s,
+            "redis_back": back is not None,
             "delivered_frac": r["delivered_frac"],
             "frames": r["frames"],
             "server_alive": r["server_alive"],

@@ -351,6 +351,8 @@ class Worker:
             while k < due:
                 tsched = t0_ns + int(k * interval)
                 c = clients[k % len(clients)]
+                if not c.open:  # a sender the server closed: the next open one speaks instead
+                    c = next((x for x in clients if x.open), c)
                 msgno = base + k
                 body = f"bx|{step}|{msgno}|{c.room}|{tsched}|{filler}"
                 if c.send_text(encode(body, str(uuid.uuid4()))):
