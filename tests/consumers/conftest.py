@@ -13,6 +13,7 @@ from channels.testing import WebsocketCommunicator
 from chat.broadcast import Hub
 
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
+HOST = (b"host", b"127.0.0.1:8000")  # a browser always sends Host; the origin check compares the two
 
 
 class Client:
@@ -54,7 +55,7 @@ class Client:
 async def open_socket(path: str, cookie: str | None, *, origin: tuple[bytes, bytes] | None = ORIGIN):
     from config.asgi import application
 
-    headers = [origin] if origin else []
+    headers = [HOST, origin] if origin else [HOST]
     if cookie:
         headers.append((b"cookie", cookie.encode()))
     communicator = WebsocketCommunicator(application, path, headers=headers)
