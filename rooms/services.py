@@ -77,6 +77,9 @@ def room_state(room: Room, *, now: datetime | None = None) -> RoomState:
 def check_room_access(room: Room, participant: Participant | None, *, now: datetime | None = None) -> AccessDecision:
     """Decide whether this person may join this room. The one place the access rules live."""
     now = now or timezone.now()
+    if room.access == Access.PRIVATE and not _sees_private_room(room, participant):
+        # A private room's existence is itself private: answer as for a room that doesn't exist (4404, HTTP 404).
+        return AccessDecision.deny(CloseCode.NO_SUCH_ROOM, "There is no such meeting.")
     if participant is None:
         return AccessDecision.deny(CloseCode.NOT_SIGNED_IN, "Sign in, or join as a guest, to enter a meeting.")
     if barring_restriction(author_key=participant.author_key, room=room, now=now):
@@ -97,6 +100,14 @@ def check_room_access(room: Room, participant: Participant | None, *, now: datet
     if not state.admits_people and not is_staff:
         return AccessDecision.deny(CloseCode.NOT_OPEN, "This meeting is not open now.", opens_at=state.opens_at)
     return AccessDecision.allow()
+
+
+def _sees_private_room(room: Room, who: Participant | None) -> bool:
+    """Return whether this person may know a private room exists: its counsellor (chair) and its one invitee."""
+    if who is None:
+        return False
+    is_chair = who.user_id is not None and room.chairs.filter(pk=who.user_id).exists()
+    return is_chair or invited_to_private_room(room=room, author_key=who.author_key)
 
 
 def _access_rule_refusal(room: Room, who: Participant) -> str:
