@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import logging
 import os
@@ -27,12 +28,16 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.db import transaction
 
 from chat import protocol
 
 logger = logging.getLogger("saathi.broadcast")
+
+# What a payload that isn't ours raises while being decrypted or decoded (channels-redis serializers).
+UNREADABLE_EVENT_ERRORS: tuple[type[BaseException], ...] = (InvalidToken, ValueError, TypeError, KeyError)
 
 CONTROL_GROUP = "saathi.control"
 MODERATION_GROUP = "saathi.moderation"  # the staff sockets on /ws/moderation/ (ordinary Channels consumers)
@@ -139,12 +144,26 @@ def _publish(group: str, event: dict[str, Any]) -> None:
     if layer is None:
         return
     try:
-        if hub is not None and hub.loop is not None and _on_loop(hub.loop):
-            hub.loop.create_task(_safe_group_send(layer, group, event))
-        else:
+        if hub is not None and hub.loop is not None and not hub.loop.is_closed():
+            # Fire and forget on the server's loop: the writer's database thread never waits on Redis, and
+            # the publish doesn't inherit the worker thread's context (see Hub.accept_local).
+            _run_on_loop(hub.loop, lambda: _safe_group_send(layer, group, event))
+        else:  # a management command or the worker: no server loop here, so publish and wait
             async_to_sync(_safe_group_send)(layer, group, event)
     except RuntimeError:  # no usable loop (a management command at shutdown): the database still has it
         logger.warning("broadcast skipped: no event loop; members will back-fill from the database")
+
+
+def _run_on_loop(loop: asyncio.AbstractEventLoop, make_coroutine: Callable[[], Any]) -> None:
+    """Start a coroutine as a task on `loop`, from its own thread or any other, in a fresh context.
+
+    The fresh context matters: on-commit callbacks run inside asgiref's single-thread executor, whose
+    context marks it as busy; a task that inherited it would refuse its own database reads ("would deadlock").
+    """
+    if _on_loop(loop):
+        loop.create_task(make_coroutine(), context=contextvars.Context())
+    else:
+        loop.call_soon_threadsafe(lambda: loop.create_task(make_coroutine()), context=contextvars.Context())
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
@@ -301,10 +320,7 @@ class Hub:
         loop = self.loop
         if loop is None or loop.is_closed():
             return
-        if _on_loop(loop):
-            loop.create_task(self.handle_event(event))
-        else:
-            loop.call_soon_threadsafe(lambda: loop.create_task(self.handle_event(event)))
+        _run_on_loop(loop, lambda: self.handle_event(event))
 
     def _first_sight(self, event: dict[str, Any]) -> bool:
         """Return False for an event this process already handled (its local copy, then the layer's)."""
@@ -556,6 +572,12 @@ class Hub:
                 event = await layer.receive(self.channel)
             except asyncio.CancelledError:
                 raise
+            except UNREADABLE_EVENT_ERRORS as exc:
+                # One payload we can't decrypt or decode (another deployment on the same Redis, a stray
+                # publish) is dropped at once; it must not pause delivery for everyone else.
+                self.counters["unreadable_events"] = self.counters.get("unreadable_events", 0) + 1
+                logger.warning("dropped an unreadable channel-layer event (%s)", type(exc).__name__)
+                continue
             except Exception as exc:
                 self.counters["layer_errors"] += 1
                 logger.warning("channel layer receive failed (%s); retrying", type(exc).__name__)

@@ -111,7 +111,8 @@ if REDIS_URL:
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
-                "prefix": "saathi",
+                # Deployments (or test runs) sharing one Redis keep apart by prefix.
+                "prefix": env.str("SAATHI_CHANNEL_PREFIX", default="saathi"),
                 "symmetric_encryption_keys": [CHANNEL_ENCRYPTION_KEY],
             },
         }

@@ -209,11 +209,6 @@ async def test_presence_counts_people_on_both_processes(
         await asyncio.gather(*(s.close() for s in sockets))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app bug: hub tasks spawned from a locally published event inherit asgiref's deadlock_context, so "
-    "their database reads raise 'Single thread executor already being used' (see chat/broadcast.py accept_local)",
-)
 async def test_a_hub_back_fills_a_delayed_publish_itself_without_asking_members_to_resync(
     start_servers: Callable[..., list[Server]], live_room: Callable[..., Any], redis_url: str
 ) -> None:
