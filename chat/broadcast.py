@@ -120,6 +120,11 @@ def moderation_group() -> str:
     return MODERATION_GROUP
 
 
+def control_group() -> str:
+    """Return the group of per-person control events (close, refresh), for consumers outside the Hub."""
+    return CONTROL_GROUP
+
+
 def publish_moderation_on_commit(*, frame: dict[str, Any], audience: str, paged: list[str] | None = None) -> None:
     """After commit, send a frame to the staff on /ws/moderation/ who hold `audience` (a permission).
 

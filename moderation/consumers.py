@@ -15,7 +15,7 @@ from django.db import DatabaseError
 
 from accounts.services import participant_for
 from chat import protocol
-from chat.broadcast import author_tag, moderation_group
+from chat.broadcast import author_tag, control_group, moderation_group
 from chat.failures import log_failure
 from chat.protocol import CloseCode, ErrorCode, ProtocolError
 from moderation import services
@@ -45,12 +45,16 @@ class ModerationConsumer(AsyncWebsocketConsumer):
         self.access = access
         self.tag = author_tag(access.participant.author_key)
         await self.channel_layer.group_add(moderation_group(), self.channel_name)
+        # Sign-out, a password change, deletion or a role change must reach this socket too, or a demoted
+        # or signed-out moderator would keep receiving crisis flags.
+        await self.channel_layer.group_add(control_group(), self.channel_name)
         self.joined = True
         await self.send_frame(welcome)
 
     async def disconnect(self, code: int) -> None:
         if self.joined:
             await self.channel_layer.group_discard(moderation_group(), self.channel_name)
+            await self.channel_layer.group_discard(control_group(), self.channel_name)
             self.joined = False
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -75,6 +79,17 @@ class ModerationConsumer(AsyncWebsocketConsumer):
         frame = dict(event["frame"])
         frame["paged"] = self.tag in event.get("paged", ())
         await self.send_frame(frame)
+
+    async def participant_control(self, event: dict[str, Any]) -> None:
+        """Close this staff socket when its holder signs out, is erased or changes role (room-only bans skip it)."""
+        if self.access is None or event.get("author") != self.tag or event.get("rooms") is not None:
+            return
+        self.access = None  # nothing more is sent or taken on this socket
+        await self.close(code=int(event.get("code", CloseCode.NOT_ALLOWED)))
+        await self.disconnect(0)  # leave the groups now; daphne's disconnect comes later
+
+    async def participant_frame(self, event: dict[str, Any]) -> None:
+        """A frame for one person's room sockets: not for this channel."""
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=protocol.encode(frame))
