@@ -868,13 +868,15 @@ def do_ban(
     minutes: int | None = None,
     reason: str = "",
     now: datetime | None = None,
+    everywhere: bool = False,
 ) -> Restriction:
-    """Ban someone from every room of this room's fellowship; close their sockets in those rooms."""
+    """Ban someone from every room of this room's fellowship (`everywhere`: from every room); close their sockets."""
     now = now or timezone.now()
+    programme = "" if everywhere else room.programme  # a blank programme bars every room (selectors.py)
     ban = Restriction.objects.create(
         kind=Restriction.Kind.BAN,
         author_key=target.author_key,
-        programme=room.programme,
+        programme=programme,
         until=now + timedelta(minutes=minutes) if minutes else None,
         reason=reason,
         created_by_key=actor.author_key,
@@ -886,9 +888,9 @@ def do_ban(
         target_key=target.author_key,
         target_handle=target.handle,
         reason=reason,
-        detail={"programme": room.programme, "minutes": minutes},
+        detail={"programme": programme or "all", "minutes": minutes},
     )
-    slugs = list(Room.objects.filter(programme=room.programme).values_list("slug", flat=True))
+    slugs = None if everywhere else list(Room.objects.filter(programme=programme).values_list("slug", flat=True))
     broadcast.publish_control_on_commit(author_key=target.author_key, action="ban", rooms=slugs)
     return ban
 
