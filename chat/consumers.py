@@ -12,7 +12,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError
 
-from chat import protocol, services, sockets
+from chat import abuse, protocol, services, sockets
 from chat.broadcast import Hub, Member, author_tag
 from chat.failures import log_failure
 from chat.protocol import CloseCode, ErrorCode, ProtocolError
@@ -30,6 +30,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     member: Member | None = None
     slot: str | None = None
+    address_slot: str | None = None
     session_touched = 0.0
     join: services.JoinResult | None = None
 
@@ -38,6 +39,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.frame_window = (time.monotonic(), 0)
         self.refusals: list[float] = []
         await self.accept()
+        # Per-address caps first, before any database work (chat/abuse.py; the per-person cap is below).
+        allowed = await database_sync_to_async(abuse.allow_handshake)(self.scope)
+        self.address_slot = (
+            await database_sync_to_async(abuse.claim_address_slot)(self.scope, self.conn_id) if allowed else None
+        )
+        if self.address_slot is None:
+            detail = "Too many connections from your network. Wait a minute and try again."
+            await self.send_frame(protocol.error_frame(ErrorCode.RATE_LIMITED, detail))
+            await self.close(code=CloseCode.TOO_MANY)
+            return
         slug = self.scope["url_route"]["kwargs"]["slug"]
         resume_after = _query_int(self.scope, "after")
         try:
@@ -93,6 +104,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send_frame({"type": protocol.ServerType.RESUMED.value, "last_id": last})
 
     async def disconnect(self, code: int) -> None:
+        if self.address_slot:
+            await database_sync_to_async(abuse.release_address_slot)(self.address_slot)
+            self.address_slot = None
         if self.member is not None:
             await Hub.get().leave(self.member)
             self.member = None

@@ -229,6 +229,11 @@ SAATHI_FLOOD_CLOSE_AFTER = env.int("SAATHI_FLOOD_CLOSE_AFTER", default=20)
 # Any frame, of any type: a cap that stops a client from spinning the server with pings or junk.
 SAATHI_FRAMES_PER_MINUTE = env.int("SAATHI_FRAMES_PER_MINUTE", default=120)
 SAATHI_MAX_SOCKETS_PER_MEMBER = env.int("SAATHI_MAX_SOCKETS_PER_MEMBER", default=3)
+# Per client address (scope["client"]: the peer, or X-Forwarded-For only under `serve --proxy-headers`):
+# sockets open at once, and handshakes ("30/10second;120/minute": a meeting's start from one shared
+# network, then 2 a second). Refused with 4429. 0 / "" turns a cap off. See docs/access-control.md.
+SAATHI_MAX_SOCKETS_PER_IP = env.int("SAATHI_MAX_SOCKETS_PER_IP", default=50)
+SAATHI_HANDSHAKES_PER_IP = env.str("SAATHI_HANDSHAKES_PER_IP", default="30/10second;120/minute")
 SAATHI_HISTORY_ON_JOIN = env.int("SAATHI_HISTORY_ON_JOIN", default=50)
 SAATHI_RESUME_BATCH = 200
 SAATHI_WEBSOCKET_MAX_MESSAGE_BYTES = 64 * 1024  # daphne's hard ceiling; 8 KiB is the protocol's limit
