@@ -81,7 +81,7 @@ def test(extra: list[str]) -> int:
         _run(
             *pytest, "-m", "not full", "tests/integration", "tests/consumers", "tests/system",
             env={"DATABASE_URL": postgres_url,
-                 "REDIS_URL": os.environ.get("SAATHI_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")},
+                 "REDIS_URL": os.environ.get("SAATHI_TEST_REDIS_URL", "redis://127.0.0.1:6379/1")},
         )
     )  # fmt: skip
     return audit or first or second
