@@ -244,7 +244,10 @@ SAATHI_PING_TIMEOUT = env.int("SAATHI_PING_TIMEOUT", default=20)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # Exceptions are logged as class and stack only, from every logger (chat/failures.py).
+    "formatters": {
+        "plain": {"()": "chat.failures.RedactingFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("SAATHI_LOG_LEVEL", default="INFO")},
     "loggers": {
