@@ -8,6 +8,10 @@ Rows:
 - normalise + big regex: the baseline, one regex alternation over the same phrases as the
   automaton (longest first, whole words), on the same normalised text; matching only, no rules.
 Targets: scan() p99 <= 100 us on a short (~80 char) message and <= 1 ms on 2,000 chars.
+
+Each call is timed twice: CPU time (time.thread_time_ns, which leaves out time the thread
+spends descheduled, so it stays honest on a loaded shared machine) and wall clock. The target
+check uses CPU time; the wall-clock p99 on a busy machine mostly measures the scheduler.
 """
 
 from __future__ import annotations
@@ -67,18 +71,29 @@ def _automaton_only(lex: Lexicon) -> Callable[[str], int]:
     return run
 
 
-def _measure(fn: Callable[[str], object], texts: list[str], n: int) -> list[float]:
+def _measure(fn: Callable[[str], object], texts: list[str], n: int) -> tuple[list[float], list[float]]:
+    """Return wall-clock and CPU-time samples in microseconds, one per call.
+
+    CPU time (time.thread_time_ns) does not count time the thread is descheduled, so on a
+    shared, loaded machine it is much closer to what a scan costs than the wall clock is.
+    """
     for t in texts:
         fn(t)  # warm caches
-    samples: list[float] = []
-    clock = time.perf_counter_ns
+    wall: list[float] = []
+    cpu: list[float] = []
+    wall_clock = time.perf_counter_ns
+    cpu_clock = time.thread_time_ns
     k = len(texts)
     for i in range(n):
         t = texts[i % k]
-        t0 = clock()
+        c0 = cpu_clock()
+        t0 = wall_clock()
         fn(t)
-        samples.append((clock() - t0) / 1000.0)
-    return samples
+        t1 = wall_clock()
+        c1 = cpu_clock()
+        wall.append((t1 - t0) / 1000.0)
+        cpu.append((c1 - c0) / 1000.0)
+    return wall, cpu
 
 
 def _pct(samples: list[float], q: float) -> float:
@@ -112,28 +127,41 @@ def main(argv: list[str] | None = None) -> int:
         f"crisis detector benchmark: lexicon {lex.version}, {len(lex.keys)} phrases "
         f"(lexicon load {load_ms:.0f} ms, regex build {regex_compile_ms:.0f} ms)"
     )
-    load1, _, _ = os.getloadavg()
-    print(f"machine: {os.cpu_count()} CPUs, load average {load1:.2f} (p99 is only meaningful on an idle machine)")
+    load_before = os.getloadavg()[0]
     print(f"short messages: {len(short)} texts, mean {avg_short:.0f} chars; long: {len(long)} texts, 2000 chars")
     print()
-    header = f"{'what':<24}{'size':>7}{'p50 us':>10}{'p99 us':>10}{'scans/s':>11}{'vs regex p50':>14}"
-    print(header)
+    header = (
+        f"{'what':<24}{'size':>7}{'cpu p50':>9}{'cpu p99':>9}{'wall p50':>10}{'wall p99':>10}"
+        f"{'scans/s':>10}{'vs regex':>10}"
+    )
+    print(header + "   (microseconds; scans/s from mean CPU time)")
     print("-" * len(header))
     results: dict[tuple[str, str], list[float]] = {}
     for size, texts, n in (("short", short, args.short), ("2000", long, args.long)):
+        walls: dict[str, list[float]] = {}
         for name, fn in runs:
-            results[(name, size)] = _measure(fn, texts, n)
+            walls[name], results[(name, size)] = _measure(fn, texts, n)
         base_p50 = _pct(results[("normalise + big regex", size)], 0.5)
         for name, _ in runs:
-            s = results[(name, size)]
+            s, w = results[(name, size)], walls[name]
             p50, p99 = _pct(s, 0.5), _pct(s, 0.99)
             rate = 1e6 / statistics.mean(s)
-            print(f"{name:<24}{size:>7}{p50:>10.1f}{p99:>10.1f}{rate:>11,.0f}{base_p50 / p50:>13.1f}x")
+            print(
+                f"{name:<24}{size:>7}{p50:>9.1f}{p99:>9.1f}{_pct(w, 0.5):>10.1f}{_pct(w, 0.99):>10.1f}"
+                f"{rate:>10,.0f}{base_p50 / p50:>9.1f}x"
+            )
+    load_after = os.getloadavg()[0]
     print()
-    ok_short = _pct(results[("scan()", "short")], 0.99) <= 100
-    ok_long = _pct(results[("scan()", "2000")], 0.99) <= 1000
-    print(f"target p99 <= 100 us short: {'met' if ok_short else 'MISSED'}; <= 1 ms at 2000 chars: "
-          f"{'met' if ok_long else 'MISSED'}")  # fmt: skip
+    print(
+        f"machine: {os.cpu_count()} CPUs, 1-minute load average {load_before:.2f} before and {load_after:.2f} "
+        "after; wall-clock p99 is only meaningful on an idle machine"
+    )
+    cpu_short = _pct(results[("scan()", "short")], 0.99)
+    cpu_long = _pct(results[("scan()", "2000")], 0.99)
+    print(
+        f"target p99 <= 100 us short: {'met' if cpu_short <= 100 else 'MISSED'} on CPU time ({cpu_short:.0f} us); "
+        f"<= 1 ms at 2000 chars: {'met' if cpu_long <= 1000 else 'MISSED'} on CPU time ({cpu_long:.0f} us)"
+    )
     return 0
 
 

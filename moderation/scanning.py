@@ -20,6 +20,8 @@ about an assessment lives in moderation/services.py, not here.
 from __future__ import annotations
 
 import argparse
+import codecs
+import itertools
 import json
 import math
 import re
@@ -172,6 +174,8 @@ class Lexicon:
     shorthand: Mapping[str, str] = field(repr=False)
     negation_gap: frozenset[str] = field(repr=False)
     automaton: Any = field(repr=False)
+    # Only the phrases of risk and weak rules: finds out cheaply whether the rules need to run.
+    trigger: Any = field(repr=False, default=None)
 
 
 def _build_table(emoji: Mapping[str, str]) -> _NonAscii:
@@ -232,14 +236,42 @@ def _build_table(emoji: Mapping[str, str]) -> _NonAscii:
         if len(base) != 1:
             raise LexiconError(f"emoji key {glyph!r} must be one character")
         table[ord(base[0])] = f" {word} "
+    _register(table)
     return table
 
 
 class _NonAscii(dict[int, str | None]):
     """A translate table for non-ASCII runs: anything unlisted becomes a space."""
 
+    # Name of a codec error handler that translates each run of non-ASCII characters with this
+    # table (see _register); None when some replacement is not ASCII.
+    errors: str | None = None
+
     def __missing__(self, key: int) -> str:
         return " "
+
+
+_HANDLERS: Final = itertools.count()
+
+
+def _register(table: _NonAscii) -> None:
+    """Let str.encode('ascii') call the table on each run of non-ASCII characters.
+
+    The ASCII encoder copies ASCII at C speed and hands every maximal run of other characters
+    to the handler, which is much cheaper than a regex over a wide (UCS-4) string. Each table
+    gets its own handler name, so concurrent scans with different lexicons cannot mix tables.
+    """
+    if not all(v is None or v.isascii() for v in table.values()):
+        return
+
+    def handler(exc: UnicodeError) -> tuple[str, int]:
+        if not isinstance(exc, UnicodeEncodeError):
+            raise exc
+        return exc.object[exc.start : exc.end].translate(table), exc.end
+
+    name = f"saathi.scanning.{next(_HANDLERS)}"
+    codecs.register_error(name, handler)
+    table.errors = name
 
 
 # Letters repeated (sooooo, diieee) squeeze to one: both the text and the phrases go through it.
@@ -247,7 +279,9 @@ class _NonAscii(dict[int, str | None]):
 _PAIRS: Final = tuple((c + c, c) for c in "abcdefghijklmnopqrstuvwxyz")
 _NON_ASCII_RUN: Final = re.compile(r"[^\x00-\x7f]+")
 # ! | * inside a word are leetspeak (k!ll, k*ll); outside a word, ! ends a sentence.
-_INWORD_SYMBOL: Final = re.compile(r"(?<=[a-z0-9])[!|*](?=[a-z0-9])")
+# The symbol comes first so the regex engine can skip ahead to candidates; the lookbehind then
+# checks the character before it.
+_INWORD_SYMBOL: Final = re.compile(r"[!|*](?<=[a-z0-9][!|*])(?=[a-z0-9])")
 _INWORD_LEET: Final = {"!": "i", "|": "l", "*": "i"}
 _MIXED_CHARS: Final = re.compile(r"[0-9@$!|*]")
 _NUMBER: Final = re.compile(r"\$?[0-9]+([a-z]*)")
@@ -298,12 +332,15 @@ def _mixed(tok: str, shorthand: Mapping[str, str]) -> str:
 
 def _normal_text(text: str, table: _NonAscii, shorthand: Mapping[str, str]) -> str:
     """Return text normalised into space-separated tokens (see the module docstring)."""
-    s = text
-    if not s.isascii():
-        s = unicodedata.normalize("NFKD", s)
-    s = s.casefold()
-    if not s.isascii():
-        s = _NON_ASCII_RUN.sub(lambda m: m.group().translate(table), s)
+    if text.isascii():
+        s = text.lower()  # the same as casefold() on ASCII, and much cheaper
+    else:
+        s = unicodedata.normalize("NFKD", text).casefold()
+        if not s.isascii():
+            if table.errors is not None:
+                s = s.encode("ascii", table.errors).decode("ascii")
+            else:
+                s = _NON_ASCII_RUN.sub(lambda m: m.group().translate(table), s)
     s = _squeeze(s.translate(table))
     if "!" in s or "|" in s or "*" in s:
         s = _INWORD_SYMBOL.sub(lambda m: _INWORD_LEET[m.group()], s)
@@ -312,10 +349,14 @@ def _normal_text(text: str, table: _NonAscii, shorthand: Mapping[str, str]) -> s
         if ch in s:
             s = s.replace(ch, spaced)
     toks = s.split()
-    get = shorthand.get
     if _MIXED_CHARS.search(s) is None:
-        return " ".join([get(t, t) for t in toks])
-    return " ".join([get(t, t) if t.isalpha() or t in _PUNCT_TOKENS else _mixed(t, shorthand) for t in toks])
+        return " ".join(map(shorthand.get, toks, toks))
+    # Words with digits or symbols: convert each distinct one once.
+    words = dict(shorthand)
+    for t in set(toks):
+        if not (t.isalpha() or t in _PUNCT_TOKENS):
+            words[t] = _mixed(t, shorthand)
+    return " ".join(map(words.get, toks, toks))
 
 
 def _tokens(text: str, table: _NonAscii, shorthand: Mapping[str, str]) -> list[str]:
@@ -429,10 +470,17 @@ def _compile(data: Mapping[str, Any]) -> Lexicon:
     for cue in _STRUCTURE:
         entries.setdefault(f" {cue.phrase} ", []).append(cue)
 
+    # Each key carries its length in tokens (the same for every cue under it) and its cues
+    # tagged with an integer role code, so the automaton pass dispatches without string tests.
     automaton = ahocorasick.Automaton()
+    trigger = ahocorasick.Automaton()
     for key, cues in entries.items():
-        automaton.add_word(key, tuple(cues))
+        automaton.add_word(key, (cues[0].ntoks, tuple((_code(c), c) for c in cues)))
+        if any(c.role in ("risk", "weak") for c in cues):
+            trigger.add_word(key, True)
     automaton.make_automaton()
+    if len(trigger):
+        trigger.make_automaton()
     return Lexicon(
         version=version,
         rule_ids=tuple(rule_ids),
@@ -441,7 +489,59 @@ def _compile(data: Mapping[str, Any]) -> Lexicon:
         shorthand=shorthand,
         negation_gap=gap,
         automaton=automaton,
+        trigger=trigger if len(trigger) else None,
     )
+
+
+# Integer codes for the roles, so the automaton pass compares small ints, not strings.
+(
+    _C_PRONOUN,
+    _C_RISK,
+    _C_STOP,
+    _C_PLAN,
+    _C_PRESENT,
+    _C_WEAK,
+    _C_SUPPORT,
+    _C_QMARK,
+    _C_NEGATION,
+    _C_PAST,
+    _C_POSTNEG,
+    _C_IDIOM,
+    _C_CLAUSE,
+    _C_QUESTION,
+    _C_HYP_END,
+    _C_HYPOTHETICAL,
+    _C_QUOTE,
+    _C_MEDIA,
+    _C_CONTINUITY,
+    _C_RESOLVED,
+) = range(20)
+_CODES: Final = {
+    "pronoun": _C_PRONOUN,
+    "risk": _C_RISK,
+    "plan": _C_PLAN,
+    "present": _C_PRESENT,
+    "weak": _C_WEAK,
+    "support": _C_SUPPORT,
+    "negation": _C_NEGATION,
+    "past": _C_PAST,
+    "postneg": _C_POSTNEG,
+    "idiom": _C_IDIOM,
+    "clause": _C_CLAUSE,
+    "question": _C_QUESTION,
+    "hyp_end": _C_HYP_END,
+    "hypothetical": _C_HYPOTHETICAL,
+    "quote": _C_QUOTE,
+    "media": _C_MEDIA,
+    "continuity": _C_CONTINUITY,
+    "resolved": _C_RESOLVED,
+}
+
+
+def _code(cue: Cue) -> int:
+    if cue.role == "boundary":
+        return _C_QMARK if cue.group == "question" else _C_STOP
+    return _CODES[cue.role]
 
 
 _DEFAULT: Lexicon | None = None
@@ -488,172 +588,240 @@ _CONCERN: Final = 1
 _HIGH: Final = 2
 _IMMINENT: Final = 3
 
-
-@dataclass(slots=True)
-class _Hit:
-    cue: Cue
-    start: int
-    end: int
-    seg: int
+# One hit of a risk, weak or plan cue: (cue, first token, token after the last, segment).
+# A plain tuple: the automaton pass makes thousands of these on a long message.
+_Hit = tuple[Cue, int, int, int]
+# Token spans of one kind of time cue in one segment: (ends, starts), for O(log n) lookups.
+_Spans = tuple[list[int], list[int]]
 
 
-class _Spans:
-    """Token spans of one kind of cue, for nearest-neighbour lookups in O(log n)."""
-
-    __slots__ = ("ends", "starts")
-
-    def __init__(self) -> None:
-        self.ends: list[int] = []
-        self.starts: list[int] = []
-
-    def add(self, start: int, end: int) -> None:
-        self.ends.append(end)  # hits arrive ordered by end
-        self.starts.append(start)
-
-    def distance(self, start: int, end: int, limit: int) -> int | None:
-        """Return the distance to the nearest span that does not overlap [start, end)."""
-        best: int | None = None
-        i = bisect_right(self.ends, start) - 1
-        if i >= 0:
-            best = start - self.ends[i]
-        if len(self.starts) > 1 and self.starts[-1] < self.starts[-2]:
-            self.starts.sort()
-        j = bisect_left(self.starts, end)
-        if j < len(self.starts):
-            d = self.starts[j] - end
-            if best is None or d < best:
-                best = d
-        if best is None or best > limit:
-            return None
-        return best
+def _distance(spans: _Spans, start: int, end: int, limit: int) -> int | None:
+    """Return the distance to the nearest span that does not overlap [start, end)."""
+    ends, starts = spans
+    best: int | None = None
+    i = bisect_right(ends, start) - 1
+    if i >= 0:
+        best = start - ends[i]
+    j = bisect_left(starts, end)
+    if j < len(starts):
+        d = starts[j] - end
+        if best is None or d < best:
+            best = d
+    if best is None or best > limit:
+        return None
+    return best
 
 
-@dataclass(slots=True)
 class _Context:
     """Everything the rules need to know about a message after the automaton pass."""
 
+    __slots__ = (
+        "clause_stops",
+        "continuity",
+        "hyp_ends",
+        "hyp_segs",
+        "idiom_tokens",
+        "media_segs",
+        "negation_ends",
+        "past",
+        "plans",
+        "postneg_starts",
+        "present",
+        "pronoun_ends",
+        "pronouns",
+        "question_segs",
+        "quoted_pairs",
+        "quotes",
+        "resolved",
+        "risks",
+        "support_segs",
+        "toks",
+        "weaks",
+    )
+
     toks: list[str]
-    risks: list[_Hit] = field(default_factory=list)
-    weaks: list[_Hit] = field(default_factory=list)
-    plans: list[_Hit] = field(default_factory=list)
-    negation_ends: list[int] = field(default_factory=list)
-    postneg_starts: set[int] = field(default_factory=set)
-    pronoun_ends: list[int] = field(default_factory=list)
-    pronouns: list[tuple[str, int]] = field(default_factory=list)
-    past: dict[int, _Spans] = field(default_factory=dict)
-    present: dict[int, _Spans] = field(default_factory=dict)
-    hyp_ends: list[int] = field(default_factory=list)
-    hyp_segs: list[int] = field(default_factory=list)
-    clause_stops: list[int] = field(default_factory=list)
-    quotes: list[int] = field(default_factory=list)
-    idiom_tokens: set[int] = field(default_factory=set)
-    media_segs: set[int] = field(default_factory=set)
-    support_segs: set[int] = field(default_factory=set)
-    question_segs: set[int] = field(default_factory=set)
-    continuity: bool = False
-    resolved: bool = False
+    risks: list[_Hit]
+    weaks: list[_Hit]
+    plans: list[_Hit]
+    negation_ends: list[int]
+    postneg_starts: set[int]
+    pronoun_ends: list[int]
+    pronouns: list[tuple[str, int]]
+    past: dict[int, _Spans]
+    present: dict[int, _Spans]
+    hyp_ends: list[int]
+    hyp_segs: list[int]
+    clause_stops: list[int]
+    quotes: list[int]
+    quoted_pairs: bool
+    idiom_tokens: set[int]
+    media_segs: set[int]
+    support_segs: set[int]
+    question_segs: set[int]
+    continuity: bool
+    resolved: bool
 
 
-def _collect(toks: list[str], joined: str, lex: Lexicon) -> _Context:
-    """Run the automaton once and sort every hit by role."""
-    ctx = _Context(toks)
+def _spans(found: dict[int, tuple[list[int], list[int]]]) -> dict[int, _Spans]:
+    # Ends arrive sorted (the automaton reports hits by end). Starts are sorted only when the
+    # last two are out of order: exactly what the rules have always done, kept so that no
+    # decision changes with the speed-up.
+    for _, starts in found.values():
+        if len(starts) > 1 and starts[-1] < starts[-2]:
+            starts.sort()
+    return found
+
+
+def _collect(norm: str, joined: str, lex: Lexicon) -> _Context | None:
+    """Run the automaton once and sort every hit by role; None when nothing is a risk or weak sign."""
+    risks: list[_Hit] = []
+    weaks: list[_Hit] = []
+    plans: list[_Hit] = []
+    negation_ends: list[int] = []
+    postneg_starts: set[int] = set()
+    pronoun_ends: list[int] = []
+    pronouns: list[tuple[str, int]] = []
+    past: dict[int, tuple[list[int], list[int]]] = {}
+    present: dict[int, tuple[list[int], list[int]]] = {}
+    hyp_ends: list[int] = []
+    hyp_segs: list[int] = []
+    clause_stops: list[int] = []
+    quotes: list[int] = []
+    idiom_tokens: set[int] = set()
+    media_segs: set[int] = set()
+    support_segs: set[int] = set()
+    question_segs: set[int] = set()
+    continuity = resolved = False
     seg = 0
     spaces = 0
     prev = 0
     count = joined.count
-    for e, cues in lex.automaton.iter(joined):
+    # Codes are tested roughly in order of how often they occur in chat.
+    for e, (ntoks, items) in lex.automaton.iter(joined):
         spaces += count(" ", prev, e)
         prev = e
         end = spaces
-        for cue in cues:
-            role = cue.role
-            start = end - cue.ntoks
-            if role == "risk":
-                ctx.risks.append(_Hit(cue, start, end, seg))
-            elif role == "boundary":
-                if cue.group == "question":
-                    ctx.question_segs.add(seg)
+        start = end - ntoks
+        for code, cue in items:
+            if code == _C_PRONOUN:
+                pronoun_ends.append(end)
+                pronouns.append((cue.person, seg))
+            elif code == _C_RISK:
+                risks.append((cue, start, end, seg))
+            elif code == _C_STOP:
                 seg += 1
-            elif role == "clause":
+            elif code == _C_PLAN:
+                plans.append((cue, start, end, seg))
+            elif code == _C_PRESENT:
+                spans = present.get(seg)
+                if spans is None:
+                    present[seg] = ([end], [start])
+                else:
+                    spans[0].append(end)
+                    spans[1].append(start)
+            elif code == _C_WEAK:
+                weaks.append((cue, start, end, seg))
+            elif code == _C_SUPPORT:
+                support_segs.add(seg)
+            elif code == _C_QMARK:
+                question_segs.add(seg)
                 seg += 1
-            elif role == "pronoun":
-                ctx.pronoun_ends.append(end)
-                ctx.pronouns.append((cue.person, seg))
-            elif role == "negation":
-                ctx.negation_ends.append(end)
-            elif role == "postneg":
-                ctx.postneg_starts.add(start)
-            elif role == "past":
-                ctx.past.setdefault(seg, _Spans()).add(start, end)
-            elif role == "present":
-                ctx.present.setdefault(seg, _Spans()).add(start, end)
-            elif role == "weak":
-                ctx.weaks.append(_Hit(cue, start, end, seg))
-            elif role == "plan":
-                ctx.plans.append(_Hit(cue, start, end, seg))
-            elif role == "idiom":
-                ctx.idiom_tokens.update(range(start, end))
-            elif role == "hyp_end":
-                ctx.clause_stops.append(start)
-            elif role == "hypothetical":
-                ctx.hyp_ends.append(end)
-                ctx.hyp_segs.append(seg)
-            elif role == "quote":
-                ctx.quotes.append(start)
-            elif role == "media":
-                ctx.media_segs.add(seg)
-            elif role == "support":
-                ctx.support_segs.add(seg)
-            elif role == "question":
-                ctx.question_segs.add(seg)
-            elif role == "continuity":
-                ctx.continuity = True
-            elif role == "resolved":
-                ctx.resolved = True
-    if ctx.clause_stops and any(a > b for a, b in zip(ctx.clause_stops, ctx.clause_stops[1:], strict=False)):
-        ctx.clause_stops.sort()
+            elif code == _C_NEGATION:
+                negation_ends.append(end)
+            elif code == _C_PAST:
+                spans = past.get(seg)
+                if spans is None:
+                    past[seg] = ([end], [start])
+                else:
+                    spans[0].append(end)
+                    spans[1].append(start)
+            elif code == _C_POSTNEG:
+                postneg_starts.add(start)
+            elif code == _C_IDIOM:
+                idiom_tokens.update(range(start, end))
+            elif code == _C_CLAUSE:
+                seg += 1
+            elif code == _C_QUESTION:
+                question_segs.add(seg)
+            elif code == _C_HYP_END:
+                clause_stops.append(start)
+            elif code == _C_HYPOTHETICAL:
+                hyp_ends.append(end)
+                hyp_segs.append(seg)
+            elif code == _C_QUOTE:
+                quotes.append(start)
+            elif code == _C_MEDIA:
+                media_segs.add(seg)
+            elif code == _C_CONTINUITY:
+                continuity = True
+            elif code == _C_RESOLVED:
+                resolved = True
+    if not (risks or weaks):
+        return None
+    if clause_stops and any(a > b for a, b in itertools.pairwise(clause_stops)):
+        clause_stops.sort()
+    ctx = _Context()
+    ctx.toks = norm.split()
+    ctx.risks = risks
+    ctx.weaks = weaks
+    ctx.plans = plans
+    ctx.negation_ends = negation_ends
+    ctx.postneg_starts = postneg_starts
+    ctx.pronoun_ends = pronoun_ends
+    ctx.pronouns = pronouns
+    ctx.past = _spans(past)
+    ctx.present = _spans(present)
+    ctx.hyp_ends = hyp_ends
+    ctx.hyp_segs = hyp_segs
+    ctx.clause_stops = clause_stops
+    ctx.quotes = quotes
+    ctx.quoted_pairs = bool(quotes) and len(quotes) % 2 == 0
+    ctx.idiom_tokens = idiom_tokens
+    ctx.media_segs = media_segs
+    ctx.support_segs = support_segs
+    ctx.question_segs = question_segs
+    ctx.continuity = continuity
+    ctx.resolved = resolved
     return ctx
 
 
 def _judge(hit: _Hit, ctx: _Context, gap: frozenset[str]) -> tuple[int, str]:
     """Return the level of one risk/weak/plan hit in its context, and a note on why it changed."""
-    cue = hit.cue
-    start, end, seg = hit.start, hit.end, hit.seg
+    cue, start, end, seg = hit
     idioms = ctx.idiom_tokens
-    if idioms and any(t in idioms for t in range(start, end)):
+    if idioms and not idioms.isdisjoint(range(start, end)):
         return _NONE_R, "idiom"
     # Negation just before, with only filler words between ("not really going to ...").
     ends = ctx.negation_ends
     if ends:
         i = bisect_right(ends, start) - 1
-        if i >= 0 and start - ends[i] <= _NEGATION_GAP_MAX:
-            between = ctx.toks[ends[i] : start]
-            if all(t in gap for t in between):
-                return _NONE_R, "negated"
+        if i >= 0 and start - ends[i] <= _NEGATION_GAP_MAX and gap.issuperset(ctx.toks[ends[i] : start]):
+            return _NONE_R, "negated"
     if end in ctx.postneg_starts:
         return _NONE_R, "negated"
 
-    level = cue.rank if cue.role == "risk" else _HIGH
+    is_risk = cue.role == "risk"
+    level = cue.rank if is_risk else _HIGH
     base = level
     notes: list[str] = []
 
     person = cue.person
-    if person == "any" and cue.role == "risk":
+    if person == "any" and is_risk:
         person = "first"
         j = bisect_right(ctx.pronoun_ends, start) - 1
-        if j >= 0 and ctx.pronouns[j][1] == seg:
-            person = ctx.pronouns[j][0]
+        if j >= 0:
+            pronoun, pseg = ctx.pronouns[j]
+            if pseg == seg:
+                person = pronoun
 
-    quoted = False
-    if ctx.quotes and len(ctx.quotes) % 2 == 0:
-        quoted = bisect_left(ctx.quotes, start) % 2 == 1
-    if seg in ctx.media_segs or quoted:
+    quoted = ctx.quoted_pairs and bisect_left(ctx.quotes, start) % 2 == 1
+    if quoted or seg in ctx.media_segs:
         level = min(level, _CONCERN) if person == "first" else _NONE_R
         notes.append("quoted")
     if person == "second":
         level = _NONE_R if seg in ctx.question_segs else min(level, _CONCERN)
         notes.append("to-other")
-    elif person == "third" and cue.role == "risk" and cue.category not in _ANY_PERSON_CATEGORIES and base != _IMMINENT:
+    elif person == "third" and is_risk and cue.category not in _ANY_PERSON_CATEGORIES and base != _IMMINENT:
         level = min(level, _CONCERN)
         notes.append("third-person")
     if seg in ctx.support_segs and person != "first" and base != _IMMINENT:
@@ -662,20 +830,20 @@ def _judge(hit: _Hit, ctx: _Context, gap: frozenset[str]) -> tuple[int, str]:
 
     past = ctx.past.get(seg)
     if past is not None:
-        dp = past.distance(start, end, _PAST_WINDOW)
+        dp = _distance(past, start, end, _PAST_WINDOW)
         if dp is not None:
             present = ctx.present.get(seg)
-            dn = present.distance(start, end, _PRESENT_WINDOW) if present is not None else None
+            dn = _distance(present, start, end, _PRESENT_WINDOW) if present is not None else None
             if dn is None or dp < dn:
                 level = _CONCERN if level >= _HIGH else _NONE_R
                 notes.append("past")
 
-    if ctx.hyp_ends:
-        k = bisect_right(ctx.hyp_ends, start) - 1
+    hyp_ends = ctx.hyp_ends
+    if hyp_ends:
+        k = bisect_right(hyp_ends, start) - 1
         if k >= 0 and ctx.hyp_segs[k] == seg:
-            h_end = ctx.hyp_ends[k]
             stops = ctx.clause_stops
-            m = bisect_left(stops, h_end)
+            m = bisect_left(stops, hyp_ends[k])
             if m == len(stops) or stops[m] >= start:
                 level = min(level, _CONCERN)
                 notes.append("conditional")
@@ -683,25 +851,36 @@ def _judge(hit: _Hit, ctx: _Context, gap: frozenset[str]) -> tuple[int, str]:
     if ctx.resolved and base == _IMMINENT:
         level = min(level, _CONCERN)
         notes.append("resolved")
+    if not notes:
+        return level, ""
     return level, ",".join(notes)
+
+
+def _by_category(h: _Hit) -> tuple[str, int, int]:
+    return h[0].category, h[1], -h[2]
+
+
+def _by_position(h: _Hit) -> tuple[int, int]:
+    return h[2], h[1]
 
 
 def _longest(hits: list[_Hit]) -> list[_Hit]:
     """Drop risk hits inside a longer hit of the same category ('had seizures' over 'seizures')."""
     if len(hits) < 2:
         return hits
-    ordered = sorted(hits, key=lambda h: (h.cue.category, h.start, -h.end))
+    ordered = sorted(hits, key=_by_category)
     kept: list[_Hit] = []
     cover_cat = ""
     cover_start = cover_end = -1
     for h in ordered:
-        cat = h.cue.category
-        if cat == cover_cat and h.end <= cover_end and (h.start, h.end) != (cover_start, cover_end):
+        cat = h[0].category
+        start, end = h[1], h[2]
+        if cat == cover_cat and end <= cover_end and (start != cover_start or end != cover_end):
             continue
-        if cat != cover_cat or h.end > cover_end:
-            cover_cat, cover_start, cover_end = cat, h.start, h.end
+        if cat != cover_cat or end > cover_end:
+            cover_cat, cover_start, cover_end = cat, start, end
         kept.append(h)
-    kept.sort(key=lambda h: (h.end, h.start))
+    kept.sort(key=_by_position)
     return kept
 
 
@@ -712,7 +891,7 @@ def _within(starts: list[int], pos: int, window: int) -> bool:
 
 
 def _inside(inner: _Hit, outer: _Hit) -> bool:
-    return outer.start <= inner.start and inner.end <= outer.end
+    return outer[1] <= inner[1] and inner[2] <= outer[2]
 
 
 def _escalation(escalating: list[_Hit], plans: list[_Hit]) -> Cue | None:
@@ -725,16 +904,16 @@ def _escalation(escalating: list[_Hit], plans: list[_Hit]) -> Cue | None:
         return None
     first = escalating[0]
     for p in plans:
-        if p.cue.group == "time" or not _inside(p, first):
-            return p.cue
+        if p[0].group == "time" or not _inside(p, first):
+            return p[0]
     for e in escalating[1:]:
         if not _inside(plans[0], e):
-            return plans[0].cue
+            return plans[0][0]
     return None
 
 
 def _describe(cue: Cue, note: str) -> str:
-    return f"{cue.rule}:{cue.phrase}" + (f" [{note}]" if note else "")
+    return f"{cue.rule}:{cue.phrase} [{note}]" if note else f"{cue.rule}:{cue.phrase}"
 
 
 def _decide(ctx: _Context, gap: frozenset[str]) -> Assessment:
@@ -746,33 +925,34 @@ def _decide(ctx: _Context, gap: frozenset[str]) -> Assessment:
 
     for hit in _longest(ctx.risks):
         lvl, note = _judge(hit, ctx, gap)
-        evidence.append(_describe(hit.cue, note))
+        cue = hit[0]
+        evidence.append(_describe(cue, note))
         if lvl == _NONE_R:
             continue
-        categories.add(hit.cue.category)
+        categories.add(cue.category)
         if lvl > level:
             level = lvl
-        if lvl == _HIGH and hit.cue.category in _ESCALATING:
+        if lvl == _HIGH and cue.category in _ESCALATING:
             escalating.append(hit)
 
     plans: list[_Hit] = []
     # Means and times only matter to escalate a HIGH statement or to combine with weak signs.
-    for hit in ctx.plans if (escalating or ctx.weaks) else ():
-        lvl, _ = _judge(hit, ctx, gap)
-        if lvl >= _HIGH:
-            plans.append(hit)
+    if escalating or ctx.weaks:
+        for hit in ctx.plans:
+            if _judge(hit, ctx, gap)[0] >= _HIGH:
+                plans.append(hit)
 
     groups: dict[str, dict[str, Cue]] = {"distress": {}, "farewell": {}, "overdose": {}}
     near: dict[str, bool] = {"distress": False, "overdose": False}
-    means_starts = sorted(h.start for h in plans if h.cue.group == "means")
+    means_starts = sorted(h[1] for h in plans if h[0].group == "means")
     for hit in ctx.weaks:
-        lvl, note = _judge(hit, ctx, gap)
-        if lvl < _HIGH:
+        if _judge(hit, ctx, gap)[0] < _HIGH:
             continue
-        group = hit.cue.group
-        groups[group].setdefault(hit.cue.phrase, hit.cue)
+        cue = hit[0]
+        group = cue.group
+        groups[group].setdefault(cue.phrase, cue)
         if group in near and not near[group]:
-            near[group] = _within(means_starts, hit.start, _MEANS_WINDOW[group])
+            near[group] = _within(means_starts, hit[1], _MEANS_WINDOW[group])
     distress, farewell, overdose = groups["distress"], groups["farewell"], groups["overdose"]
     if ctx.continuity:
         farewell = {}
@@ -817,12 +997,17 @@ def _decide(ctx: _Context, gap: frozenset[str]) -> Assessment:
 
 def scan(text: str, lexicon: Lexicon | None = None) -> Assessment:
     """Assess one message for crisis language."""
-    lex = lexicon if lexicon is not None else load_lexicon()
+    lex = lexicon if lexicon is not None else _DEFAULT or load_lexicon()
     norm = _normal_text(text, lex.table, lex.shorthand)
     if not norm:
         return _NONE
-    ctx = _collect(norm.split(), f" {norm} ", lex)
-    if not (ctx.risks or ctx.weaks):
+    joined = f" {norm} "
+    # Most messages hold no risk or weak phrase at all: a second, smaller automaton finds the
+    # first one in C and stops, so those messages never reach the Python rules.
+    if lex.trigger is None or next(lex.trigger.iter(joined), None) is None:
+        return _NONE
+    ctx = _collect(norm, joined, lex)
+    if ctx is None:
         return _NONE
     return _decide(ctx, lex.negation_gap)
 

@@ -733,6 +733,34 @@ def test_lexicon_file_loads_from_a_path(tmp_path: pytest.TempPathFactory) -> Non
     assert scan("goodbye moon", load_lexicon(path)).level is Level.HIGH
 
 
+def test_a_lexicon_without_risk_or_weak_phrases_finds_nothing() -> None:
+    # Context cues alone never raise a level (and the cheap "any risk phrase?" check is empty).
+    lex = compile_lexicon({"version": "t3", "rule": [SMALL["rule"][2], SMALL["rule"][3]]})
+    assert scan("i used to want to die tonight", lex).level is Level.NONE
+
+
+def test_a_non_ascii_emoji_word_in_the_lexicon_does_not_break_scanning() -> None:
+    lex = compile_lexicon({**SMALL, "normalize": {"emoji": {"🔪": "chāku"}}})
+    assert scan("🔪 i want to die 🔪", lex).level is Level.HIGH
+    assert scan("i dont want to die’ 🔪", lex).level is Level.NONE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I WANT TO DIE",  # ASCII: lower() stands in for casefold()
+        "Ｉ ｗａｎｔ ｔｏ ｄｉｅ",  # fullwidth: NFKD
+        "i wаnt tο diе",  # Cyrillic and Greek look-alikes
+        "i\u00a0want\u2028to\u3000die",  # Unicode spaces separate words like a space
+        "i want to die \ud800",  # a lone surrogate is just an unknown character
+        "i 💊want to die💊",  # emoji glued to words
+    ],
+)
+def test_ascii_and_unicode_spellings_read_alike(text: str) -> None:
+    assert normalize(text).replace(" pil", "") == "i want to die"
+    assert scan(text).level >= Level.HIGH
+
+
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
