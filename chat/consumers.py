@@ -47,7 +47,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.address_slot is None:
             detail = "Too many connections from your network. Wait a minute and try again."
             await self.send_frame(protocol.error_frame(ErrorCode.RATE_LIMITED, detail))
-            await self.close(code=CloseCode.TOO_MANY)
+            await self.close(code=int(CloseCode.TOO_MANY))  # autobahn refuses an IntEnum
             return
         slug = self.scope["url_route"]["kwargs"]["slug"]
         resume_after = _query_int(self.scope, "after")
@@ -80,7 +80,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                     ErrorCode.RATE_LIMITED, "You have too many meetings open. Close one and try again."
                 )
             )
-            await self.close(code=CloseCode.TOO_MANY)
+            await self.close(code=int(CloseCode.TOO_MANY))  # autobahn refuses an IntEnum
             return
         self.join = join
         await self._keep_session_alive()
@@ -175,7 +175,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             now = time.monotonic()
             self.refusals = [t for t in self.refusals if now - t < 60] + [now]
             if len(self.refusals) >= settings.SAATHI_FLOOD_CLOSE_AFTER:
-                await self.close(code=CloseCode.TOO_MANY)
+                await self.close(code=int(CloseCode.TOO_MANY))  # autobahn refuses an IntEnum
 
     def _frame_allowed(self) -> bool:
         start, count = self.frame_window
