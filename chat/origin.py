@@ -25,7 +25,7 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
     if len(values) != 1:  # absent, or sent twice (ambiguous: refuse)
         return None
     try:
-        return values[0].decode("ascii").strip().lower()
+        return str(values[0].decode("ascii")).strip().lower()
     except UnicodeDecodeError:
         return None
 
