@@ -231,6 +231,9 @@ class Saathi(Target):
             # Raised so the benchmark measures fan-out, not the per-member limiter.
             "SAATHI_SEND_RATE": "1000000/second",
             "SAATHI_FRAMES_PER_MINUTE": "100000000",
+            # Every simulated member connects from 127.0.0.1: the per-address caps would refuse them.
+            "SAATHI_MAX_SOCKETS_PER_IP": "0",
+            "SAATHI_HANDSHAKES_PER_IP": "",
         })  # fmt: skip
         return env
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts.identity import Participant
@@ -19,8 +20,9 @@ from chat.models import Message
 from chat.protocol import ErrorCode, ProtocolError
 from chat.protocol import encode as protocol_encode
 from moderation import services as moderation
+from moderation.models import Restriction
 from moderation.selectors import active_mute
-from rooms.models import Room
+from rooms.models import Meeting, Room
 from rooms.services import chairs_room, meeting_status, queue_handles, room_state
 
 
@@ -33,45 +35,81 @@ class PostResult:
 def check_post_message(
     *, room: Room, participant: Participant, body: str, client_id: uuid.UUID, now: datetime | None = None
 ) -> PostResult:
-    """Apply the room's rules to a send, then store it. Raises ProtocolError with a readable reason."""
+    """Apply the room's rules to a send, then store it. Raises ProtocolError with a readable reason.
+
+    A retry of a message that is already stored (same client_id) always gets the stored copy back, even
+    if the rules would now refuse a new one.
+    """
     now = now or timezone.now()
-    cid = str(client_id)
-    existing = Message.objects.filter(room=room, author_key=participant.author_key, client_id=client_id).first()
-    if existing is not None:
-        return PostResult(message=existing, created=False)
-    room.refresh_from_db(fields=["locked", "slow_mode_seconds", "sharing_open", "floor_starts_at"])
-    runs_room = participant.is_staff_role or chairs_room(room, participant)
-    if not room_state(room, now=now).accepts_messages and not runs_room:
-        raise ProtocolError(ErrorCode.NOT_ALLOWED, "The meeting isn't open for sharing right now.", cid)
-    if room.locked and not runs_room:
-        raise ProtocolError(ErrorCode.LOCKED, "The room is locked by the chair for now.", cid)
-    mute = active_mute(author_key=participant.author_key, room=room, now=now)
-    if mute is not None and not runs_room:
-        until = f" until {mute.until:%H:%M} UTC" if mute.until else ""
-        raise ProtocolError(ErrorCode.MUTED, f"You are muted in this room{until}.", cid)
-    if (
-        room.slow_mode_seconds
-        and not runs_room
-        and not ratelimit.hit(f"1/{room.slow_mode_seconds}second", "slow", str(room.pk), participant.author_key)
-    ):
-        raise ProtocolError(
-            ErrorCode.RATE_LIMITED, f"Slow mode: one message every {room.slow_mode_seconds} seconds.", cid
-        )
-    if not ratelimit.hit(settings.SAATHI_SEND_RATE, "send", str(room.pk), participant.author_key):
-        raise ProtocolError(ErrorCode.RATE_LIMITED, "You're sending quickly. Take a breath and try again shortly.", cid)
+    try:
+        _check_room_rules(room=room, participant=participant, now=now, cid=str(client_id))
+    except ProtocolError:
+        stored = _stored_copy(room, participant, client_id)
+        if stored is not None:
+            return PostResult(message=stored, created=False)
+        raise
     try:
         return do_post_message(room=room, participant=participant, body=body, client_id=client_id)
-    except IntegrityError:  # the same client_id raced in on another socket: return the stored copy
-        stored = Message.objects.get(room=room, author_key=participant.author_key, client_id=client_id)
+    except IntegrityError:  # already stored (a retry, or a race on another socket): return the stored copy
+        stored = _stored_copy(room, participant, client_id)
+        if stored is None:
+            raise
         return PostResult(message=stored, created=False)
+
+
+def _stored_copy(room: Room, participant: Participant, client_id: uuid.UUID) -> Message | None:
+    return Message.objects.filter(room=room, author_key=participant.author_key, client_id=client_id).first()
+
+
+def _check_room_rules(*, room: Room, participant: Participant, now: datetime, cid: str) -> None:
+    """Refuse a send the room's state, a mute, slow mode or the rate limit doesn't allow.
+
+    Sending is the hot path: the room's switches, whether it has a schedule and whether this person is
+    muted come back in one query; whether they run the room is only asked when something would refuse them.
+    """
+    mutes = (
+        Restriction.objects.active(now)
+        .filter(author_key=participant.author_key, kind=Restriction.Kind.MUTE)
+        .filter(Q(room=OuterRef("pk")) | Q(room__isnull=True))
+    )
+    current = (
+        Room.objects.filter(pk=room.pk)
+        .annotate(muted=Exists(mutes), has_meeting=Exists(Meeting.objects.filter(room_id=OuterRef("pk"))))
+        .only("locked", "slow_mode_seconds", "sharing_open", "floor_starts_at", "hold_imminent")
+        .get()
+    )
+    runs_room = _lazy(lambda: participant.is_staff_role or chairs_room(room, participant))
+    if not room_state(current, now=now).accepts_messages and not runs_room():
+        raise ProtocolError(ErrorCode.NOT_ALLOWED, "The meeting isn't open for sharing right now.", cid)
+    if current.locked and not runs_room():
+        raise ProtocolError(ErrorCode.LOCKED, "The room is locked by the chair for now.", cid)
+    if current.muted and not runs_room():
+        mute = active_mute(author_key=participant.author_key, room=room, now=now)
+        until = f" until {mute.until:%H:%M} UTC" if mute is not None and mute.until else ""
+        raise ProtocolError(ErrorCode.MUTED, f"You are muted in this room{until}.", cid)
+    slow = current.slow_mode_seconds
+    if slow and not runs_room() and not ratelimit.hit(f"1/{slow}second", "slow", str(room.pk), participant.author_key):
+        raise ProtocolError(ErrorCode.RATE_LIMITED, f"Slow mode: one message every {slow} seconds.", cid)
+    if not ratelimit.hit(settings.SAATHI_SEND_RATE, "send", str(room.pk), participant.author_key):
+        raise ProtocolError(ErrorCode.RATE_LIMITED, "You're sending quickly. Take a breath and try again shortly.", cid)
+
+
+def _lazy(compute: Callable[[], bool]) -> Callable[[], bool]:
+    answer: list[bool] = []
+
+    def get() -> bool:
+        if not answer:
+            answer.append(compute())
+        return answer[0]
+
+    return get
 
 
 @transaction.atomic
 def do_post_message(*, room: Room, participant: Participant, body: str, client_id: uuid.UUID) -> PostResult:
     """Store a message with the room's next number, then (after commit) broadcast it."""
     assessment = moderation.assess(body)  # before the room row is locked: scanning is the slow part
-    Room.objects.filter(pk=room.pk).update(last_seq=F("last_seq") + 1)  # also locks the room row until commit
-    seq = Room.objects.values_list("last_seq", flat=True).get(pk=room.pk)
+    seq = _next_seq(room.pk)
     message = Message.objects.create(
         room=room,
         seq=seq,
@@ -85,8 +123,17 @@ def do_post_message(*, room: Room, participant: Participant, body: str, client_i
     broadcast.publish_room_frame_on_commit(
         slug=room.slug, seq=seq, text=text, own=own, author_key=participant.author_key
     )
-    moderation.do_handle_assessment(message=message, participant=participant, assessment=assessment)
+    if assessment.level.value != "none":  # most messages: no flag, and no savepoint either
+        moderation.do_handle_assessment(message=message, participant=participant, assessment=assessment)
     return PostResult(message=message, created=True)
+
+
+def _next_seq(room_id: int) -> int:
+    """Take the room's next message number; the row stays locked until commit, so numbers follow commits."""
+    table = connection.ops.quote_name(Room._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq", [room_id])  # noqa: S608  # nosec B608: table name from the model
+        return int(cursor.fetchone()[0])
 
 
 def own_message_frame(message: Message) -> dict:

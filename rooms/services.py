@@ -68,7 +68,9 @@ def room_state(room: Room, *, now: datetime | None = None) -> RoomState:
     Computed from the schedule at `now`, so pages and sockets are right even when the worker is late.
     """
     now = now or timezone.now()
-    meeting = Meeting.objects.with_schedule().filter(room_id=room.pk).first()
+    # A caller that annotated `has_meeting` (the send path) spares this query for unscheduled rooms.
+    has_meeting = getattr(room, "has_meeting", None)
+    meeting = None if has_meeting is False else Meeting.objects.with_schedule().filter(room_id=room.pk).first()
     if meeting is None:
         return RoomState(phase="live", sharing_open=room.sharing_open)
     return _state_from_schedule(meeting.state_at(now, holidays=holiday_dates()), room, now)
