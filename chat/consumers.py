@@ -83,7 +83,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.close(code=int(CloseCode.TOO_MANY))  # autobahn refuses an IntEnum
             return
         self.join = join
-        await self._keep_session_alive()
+        self.session_touched = time.monotonic()  # the room page's own request just slid the session
         await self.send_frame(join.welcome)
         hub = Hub.get()
         self.member = Member(
