@@ -55,7 +55,7 @@ class RedactingFormatter(logging.Formatter):
         record.exc_text = None
         return super().format(record)
 
-    def formatException(self, ei: Any) -> str:  # noqa: N802  (logging's name)
+    def formatException(self, ei: Any) -> str:
         exc = ei[1]
         if exc is None:
             return ""

@@ -28,4 +28,3 @@ def do_pseudonymise_author(*, author_key: str, handle: str, pseudonym: str) -> N
     Report.objects.filter(handled_by_handle=handle).update(handled_by_handle=ERASED_HANDLE)
     PrivateRoomInvite.objects.filter(member_key=author_key).update(member_key=pseudonym)
     AuditEntry.objects.create(actor_key=pseudonym, actor_handle=ERASED_HANDLE, action="account_erased")
-

@@ -10,6 +10,9 @@ import pytest
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# Every frame and JSON/HTML response the suite receives is checked for private data (docs/privacy.md).
+pytest_plugins = ["tests.privacy.census"]
+
 
 def _reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
