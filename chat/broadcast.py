@@ -33,6 +33,7 @@ from django.conf import settings
 from django.db import transaction
 
 from chat import protocol
+from chat.transport import encode_text_frame
 
 logger = logging.getLogger("saathi.broadcast")
 
@@ -201,6 +202,8 @@ class Member:
     close: Callable[[int], Awaitable[None]]
     backfilling: bool = False
     pending: Callable[[], int] | None = None  # bytes daphne still holds for this socket (chat/transport.py)
+    # Writes a ready-made WebSocket frame straight to the socket (chat/transport.py); None: use `write`.
+    write_frame: Callable[[bytes], bool] | None = None
     lagging: bool = False  # stopped reading: live delivery paused, back-filled once it drains
 
     def congested(self, limit: int) -> bool:
@@ -293,9 +296,10 @@ class Hub:
             await self._drain(room)
         elif member.last_id < room.delivered:
             self._start_backfill(member)
+        # The newcomer hears who is here at once; everyone else hears of them in the next debounced update,
+        # so 200 people joining at a meeting's start cost a few room-wide presence frames, not 200 times 200.
+        await member.write(self._presence_text(room))
         self._presence_changed(room)
-        if not await self._send_presence(room) and room.presence_text:
-            await member.write(room.presence_text)  # nothing changed for the others; the newcomer still needs it
 
     async def leave(self, member: Member) -> None:
         room = self.rooms.get(member.room)
@@ -389,6 +393,7 @@ class Hub:
 
     async def _write_all(self, room: _Room, event: dict[str, Any], seq: int | None) -> None:
         text, own, author = event.get("text"), event.get("own"), event.get("author")
+        frames: dict[str, bytes] = {}  # each distinct text becomes WebSocket frame bytes once, for everyone
         for member in list(room.members.values()):
             if member.lagging:
                 continue
@@ -403,7 +408,14 @@ class Hub:
                     continue
                 member.last_id = seq
             out = own if (own is not None and member.author == author) else text
-            if out is not None:
+            if out is None:
+                continue
+            if member.write_frame is not None:
+                frame = frames.get(out)
+                if frame is None:
+                    frame = frames[out] = encode_text_frame(out)
+                member.write_frame(frame)  # False: the socket is closing; its disconnect will follow
+            else:
                 await member.write(out)
 
     async def _fill_gap_later(self, room: _Room) -> None:
@@ -549,6 +561,14 @@ class Hub:
 
     async def _send_presence(self, room: _Room) -> bool:
         """Send the room's presence to local members if it changed; return whether it did."""
+        text = self._presence_text(room)
+        if text == room.presence_text:
+            return False
+        room.presence_text = text
+        await self._write_all(room, {"text": text}, None)
+        return True
+
+    def _presence_text(self, room: _Room) -> str:
         now = time.monotonic()
         people: dict[str, str] = {}
         for process, (expires, members) in list(room.remote_rosters.items()):
@@ -564,11 +584,7 @@ class Hub:
                 "handles": sorted(people.values(), key=str.casefold),
             }
         )
-        if text == room.presence_text:
-            return False
-        room.presence_text = text
-        await self._write_all(room, {"text": text}, None)
-        return True
+        return text
 
     # -- background --
     async def _receive_loop(self, layer: Any) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
 from typing import Any
 
+from autobahn.exception import Disconnected as SocketGone
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -16,7 +18,7 @@ from chat import abuse, protocol, services, sockets
 from chat.broadcast import Hub, Member, author_tag
 from chat.failures import log_failure
 from chat.protocol import CloseCode, ErrorCode, ProtocolError
-from chat.transport import pending_bytes_probe
+from chat.transport import frame_writer, pending_bytes_probe
 
 logger = logging.getLogger("saathi.consumers")
 
@@ -95,6 +97,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             write=self._write_text,
             close=self._close_from_hub,
             pending=pending_bytes_probe(self.base_send),
+            write_frame=frame_writer(self.base_send),
         )
         if resume_after is not None:
             self.member.backfilling = True  # the resume below streams the gap; the hub holds off until then
@@ -200,7 +203,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self._write_text(protocol.encode(frame))
 
     async def _write_text(self, text: str) -> None:
-        await self.base_send({"type": "websocket.send", "text": text})
+        # The client may leave mid-write; daphne delivers the disconnect next, which cleans up.
+        with contextlib.suppress(SocketGone):
+            await self.base_send({"type": "websocket.send", "text": text})
 
     async def _close_from_hub(self, code: int) -> None:
         await self.close(code=code)

@@ -1,22 +1,41 @@
-"""How far behind a socket's reader is: the bytes daphne still holds for it.
+"""The socket under a consumer: how far behind its reader is, and a way to write a ready-made frame.
 
-daphne (Twisted) buffers whatever it can't write yet, without limit. The hub asks this probe before
-writing, so a member who stops reading is paused and later back-filled from the database instead of
-growing the server's memory. The probe walks the ASGI `send` chain (Channels' session wrapper, then
-daphne's `partial(handle_reply, protocol)`); under a test communicator there is no transport, and the
-probe says so by returning None.
+Under daphne, every member of a room gets the very same bytes for a message (server frames are not
+masked, and daphne doesn't negotiate compression), so the hub builds the WebSocket frame once and hands
+it to each member's transport: one `transport.write` per member, no per-member coroutine, encoding or
+frame building. daphne (Twisted) also buffers whatever it can't send yet, without limit, so the hub asks
+how many bytes wait for a member before writing (a member who stops reading is paused and back-filled).
+
+Both are found by walking the ASGI `send` chain (Channels' session wrapper, then daphne's
+`partial(handle_reply, protocol)`). Under a test communicator there is no daphne protocol: the finders
+return None and the hub falls back to the ordinary ASGI `send`.
 """
 
 from __future__ import annotations
 
 import functools
+import struct
 from collections.abc import Callable
 from typing import Any
 
 
+def encode_text_frame(text: str) -> bytes:
+    """Return one final, unmasked WebSocket text frame (RFC 6455 §5.2) carrying `text`."""
+    payload = text.encode("utf-8")
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 65536:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + payload
+
+
 def pending_bytes_probe(send: Any) -> Callable[[], int] | None:
     """Return a function giving the bytes queued for this socket's peer, or None if unknown."""
-    transport = _find_transport(send, depth=0)
+    protocol = _find_protocol(send, depth=0)
+    transport = getattr(protocol, "transport", None)
     if transport is None or not hasattr(transport, "dataBuffer"):
         return None
 
@@ -27,16 +46,31 @@ def pending_bytes_probe(send: Any) -> Callable[[], int] | None:
     return pending
 
 
-def _find_transport(send: Any, depth: int) -> Any:
+def frame_writer(send: Any) -> Callable[[bytes], bool] | None:
+    """Return a function writing a ready-made frame straight to this socket (False once it's closed)."""
+    protocol = _find_protocol(send, depth=0)
+    if protocol is None or not hasattr(protocol, "STATE_OPEN") or getattr(protocol, "_perMessageCompress", None):
+        return None  # not daphne, or compression negotiated (frames would differ per socket)
+    open_state = protocol.STATE_OPEN
+
+    def write(frame: bytes) -> bool:
+        if protocol.state != open_state or protocol.transport is None:
+            return False
+        protocol.transport.write(frame)
+        return True
+
+    return write
+
+
+def _find_protocol(send: Any, depth: int) -> Any:
     if depth > 6 or send is None:
         return None
     if isinstance(send, functools.partial):
         for arg in send.args:
-            transport = getattr(arg, "transport", None)
-            if transport is not None:
-                return transport
-        return _find_transport(send.func, depth + 1)
+            if getattr(arg, "transport", None) is not None:
+                return arg
+        return _find_protocol(send.func, depth + 1)
     owner = getattr(send, "__self__", None)
     if owner is not None:
-        return _find_transport(getattr(owner, "real_send", None), depth + 1)
+        return _find_protocol(getattr(owner, "real_send", None), depth + 1)
     return None

@@ -144,3 +144,41 @@ async def test_a_member_who_stops_reading_is_paused_then_back_filled_without_a_g
     await hub.handle_event(event(5))
     await asyncio.sleep(0.1)
     assert texts(slow) == ["m1", "m2", "m3", "m4", "m5"]
+
+
+def test_a_text_frame_is_encoded_once_as_rfc_6455_says():
+    from chat.transport import encode_text_frame
+
+    assert encode_text_frame("hi") == b"\x81\x02hi"
+    medium = encode_text_frame("é" * 100)  # 200 bytes of UTF-8: a 16-bit length
+    assert medium[:4] == b"\x81\x7e\x00\xc8" and len(medium) == 204
+    large = encode_text_frame("a" * 70000)  # a 64-bit length
+    assert large[:2] == b"\x81\x7f" and int.from_bytes(large[2:10], "big") == 70000
+
+
+async def test_members_with_a_direct_writer_get_the_same_frame_bytes(hub):
+    written: list[bytes] = []
+    inbox: list[str] = []
+    fast = member("fast", 0, inbox)
+    fast.write_frame = lambda frame: written.append(frame) or True
+    slow_path: list[str] = []
+    await hub.join(fast, room_id=1)
+    await hub.join(member("ordinary", 0, slow_path), room_id=1)
+    await hub.handle_event(event(1))
+    from chat.transport import encode_text_frame
+
+    assert written == [encode_text_frame("m1")]
+    assert texts(slow_path) == ["m1"]
+
+
+async def test_joining_tells_the_newcomer_who_is_here_without_a_frame_to_everyone(hub):
+    first: list[str] = []
+    await hub.join(member("a", 0, first), room_id=1)
+    await asyncio.sleep(0.5)  # let the debounced update settle
+    before = len([t for t in first if '"presence"' in t])
+    newcomer: list[str] = []
+    await hub.join(member("b", 0, newcomer, author="other"), room_id=1)
+    assert any('"count":2' in t for t in newcomer)  # at once
+    assert len([t for t in first if '"presence"' in t]) == before  # not yet: debounced
+    await asyncio.sleep(0.5)
+    assert any('"count":2' in t for t in first)
