@@ -93,6 +93,10 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", 0 if DATABASES["default"]["ENGIN
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if TESTING:
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # socket tests run queries on worker threads; close them promptly
+if "postgresql" in DATABASES["default"]["ENGINE"]:
+    # Values travel apart from the SQL text, so a failing statement in PostgreSQL's log shows `$1`, never
+    # a message body (with client-side binding the log would quote what a member wrote).
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # WAL lets the room page read while a message is being written; a timeout instead of "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).update(
