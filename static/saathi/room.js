@@ -18,6 +18,7 @@
   };
   var socket = null;
   var lastId = 0;            // the highest message id shown
+  var joined = false;        // welcomed once: every reconnect resumes with ?after=, even after=0
   var seen = new Set();      // ids shown, so a resumed or retried message never shows twice
   var pending = new Map();   // client_id -> {body, element}
   var attempt = 0;
@@ -124,6 +125,7 @@
         setState("Connected as " + frame.you.handle, "open");
         (frame.history || []).forEach(function (m) { showMessage(m, false); });
         if (!lastId && frame.last_id) lastId = frame.last_id;
+        joined = true;
         pending.forEach(function (_, id) { transmit(id); });  // retry anything unsent, same client_id
         break;
       case "message": showMessage(frame, true); break;
@@ -156,7 +158,7 @@
 
   function connect() {
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    var url = scheme + location.host + root.dataset.wsPath + (lastId ? "?after=" + lastId : "");
+    var url = scheme + location.host + root.dataset.wsPath + (joined ? "?after=" + lastId : "");
     setState(attempt ? "Reconnecting…" : "Connecting…", "connecting");
     socket = new WebSocket(url);
     socket.addEventListener("message", function (event) {
