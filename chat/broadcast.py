@@ -568,6 +568,18 @@ class Hub:
         await self._write_all(room, {"text": text}, None)
         return True
 
+    def people_here(self, slug: str) -> set[str]:
+        """Return the author tags of everyone in a room, on this process and (from their rosters) others."""
+        room = self.rooms.get(slug)
+        if room is None:
+            return set()
+        now = time.monotonic()
+        people = {tag for tag, _ in self._local_roster(room)}
+        for expires, members in room.remote_rosters.values():
+            if expires >= now:
+                people.update(tag for tag, _ in members)
+        return people
+
     def _presence_text(self, room: _Room) -> str:
         now = time.monotonic()
         people: dict[str, str] = {}

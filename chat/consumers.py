@@ -84,14 +84,22 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
             await self.close(code=int(CloseCode.TOO_MANY))  # autobahn refuses an IntEnum
             return
+        hub = Hub.get()
+        author = author_tag(join.participant.author_key)
+        if services.room_is_full(join=join, people_here=hub.people_here(join.room.slug), author=author):
+            detail = f"This meeting is full ({join.capacity} people). We'll keep trying to get you in."
+            await self.send_frame(protocol.error_frame(ErrorCode.RATE_LIMITED, detail))
+            await database_sync_to_async(sockets.release_slot)(self.slot)
+            self.slot = None
+            await self.close(code=CloseCode.TOO_MANY)
+            return
         self.join = join
         self.session_touched = time.monotonic()  # the room page's own request just slid the session
         await self.send_frame(join.welcome)
-        hub = Hub.get()
         self.member = Member(
             conn_id=self.conn_id,
             room=join.room.slug,
-            author=author_tag(join.participant.author_key),
+            author=author,
             handle=join.participant.handle,
             last_id=resume_after if resume_after is not None else join.last_id,
             write=self._write_text,

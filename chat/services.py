@@ -152,6 +152,15 @@ class JoinResult:
     welcome: dict | None = None
     last_id: int = 0
     opens_at: datetime | None = None
+    capacity: int | None = None  # the meeting's limit on people, if it has one
+    exempt_from_capacity: bool = False  # staff and the room's chairs always get in
+
+
+def room_is_full(*, join: JoinResult, people_here: set[str], author: str) -> bool:
+    """Whether a meeting with a capacity has no seat for this person (someone already in it always has one)."""
+    if not join.capacity or join.exempt_from_capacity or author in people_here:
+        return False
+    return len(people_here) >= join.capacity
 
 
 def join_room(*, slug: str, user: object, session: object, resume_after: int | None) -> JoinResult:
@@ -200,7 +209,17 @@ def join_room(*, slug: str, user: object, session: object, resume_after: int | N
         "meeting": meeting_status(room, now=timezone.now()),  # the schedule and the floor; see docs/protocol.md
         "queue": queue_handles(room, now=timezone.now()),
     }
-    return JoinResult(room, participant, None, "", welcome=welcome, last_id=head)
+    capacity = Meeting.objects.filter(room=room).values_list("capacity", flat=True).first()
+    return JoinResult(
+        room,
+        participant,
+        None,
+        "",
+        welcome=welcome,
+        last_id=head,
+        capacity=capacity,
+        exempt_from_capacity=participant.is_staff_role or chairs_room(room, participant),
+    )
 
 
 ERASED_TEXT = "[removed]"

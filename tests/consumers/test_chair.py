@@ -184,3 +184,28 @@ async def test_resetting_a_sobriety_date_is_private_and_never_announced():
     assert (await kiran.frame_of("error"))["code"] == "not_found"  # under 24 hours: nothing to share yet
     await peer.close()
     await kiran.close()
+
+
+async def test_a_full_meeting_turns_newcomers_away_but_not_staff_or_those_already_in():
+    from accounts.models import Role
+    from tests.consumers.conftest import open_socket
+    from tests.factories import make_user
+
+    # A meeting that runs all day, every day, so it is live whenever the test runs.
+    meeting = await database_sync_to_async(make_meeting)(
+        start=time(0, 0), duration=timedelta(hours=23, minutes=59), capacity=2
+    )
+    room = meeting.room
+    first_cookie = await cookie_for(guest_handle="Seat One")
+    first, _ = await join(room.slug, first_cookie)
+    second, _ = await join(room.slug, await cookie_for(guest_handle="Seat Two"))
+    third, connected, _ = await open_socket(f"/ws/rooms/{room.slug}/", await cookie_for(guest_handle="Seat Three"))
+    error = await third.frame_of("error")
+    assert error["code"] == "rate_limited" and "full" in error["detail"]
+    closed = await third.ws.receive_output(timeout=3)
+    assert closed == {"type": "websocket.close", "code": 4429}
+    again, _ = await join(room.slug, first_cookie)  # a second tab of someone already in: still one person
+    moderator = await database_sync_to_async(make_user)(roles=(Role.MODERATOR.value,))
+    staff, _ = await join(room.slug, await cookie_for(moderator))
+    for client in (first, second, again, staff):
+        await client.close()
