@@ -199,7 +199,7 @@ async def test_a_full_meeting_turns_newcomers_away_but_not_staff_or_those_alread
     first_cookie = await cookie_for(guest_handle="Seat One")
     first, _ = await join(room.slug, first_cookie)
     second, _ = await join(room.slug, await cookie_for(guest_handle="Seat Two"))
-    third, connected, _ = await open_socket(f"/ws/rooms/{room.slug}/", await cookie_for(guest_handle="Seat Three"))
+    third, _, _ = await open_socket(f"/ws/rooms/{room.slug}/", await cookie_for(guest_handle="Seat Three"))
     error = await third.frame_of("error")
     assert error["code"] == "rate_limited" and "full" in error["detail"]
     closed = await third.ws.receive_output(timeout=3)
