@@ -14,11 +14,8 @@ import hashlib
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 
-from chat import ratelimit
-
-SLOT_TTL_SECONDS = 6 * 60 * 60  # a crashed process's slots free themselves
+from chat import ratelimit, sockets
 
 
 def _address_tag(scope: dict[str, Any]) -> str | None:
@@ -38,19 +35,13 @@ def allow_handshake(scope: dict[str, Any]) -> bool:
 
 
 def claim_address_slot(scope: dict[str, Any], conn_id: str) -> str | None:
-    """Hold one of the address's open-socket slots; return its key ("" when unlimited), or None if all are taken."""
+    """Hold one of the address's open-socket slots; return its key ("" when untracked), or None if all are taken."""
     tag = _address_tag(scope)
     limit = settings.SAATHI_MAX_SOCKETS_PER_IP
     if tag is None or limit <= 0:
-        return ""
-    keys = [f"saathi:ipsock:{tag}:{index}" for index in range(limit)]
-    held = cache.get_many(keys)  # one round trip, then try only the free ones
-    for key in keys:
-        if key not in held and cache.add(key, conn_id, timeout=SLOT_TTL_SECONDS):
-            return key
-    return None
+        return sockets.UNTRACKED
+    return sockets.claim_one_of([f"saathi:ipsock:{tag}:{index}" for index in range(limit)], conn_id)
 
 
 def release_address_slot(key: str) -> None:
-    if key:
-        cache.delete(key)
+    sockets.release_slot(key)

@@ -32,7 +32,7 @@ from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.db import transaction
 
-from chat import protocol
+from chat import protocol, sockets
 from chat.transport import encode_text_frame
 
 logger = logging.getLogger("saathi.broadcast")
@@ -204,6 +204,7 @@ class Member:
     pending: Callable[[], int] | None = None  # bytes daphne still holds for this socket (chat/transport.py)
     # Writes a ready-made WebSocket frame straight to the socket (chat/transport.py); None: use `write`.
     write_frame: Callable[[bytes], bool] | None = None
+    slots: tuple[str, ...] = ()  # socket-cap keys this socket holds (chat/sockets.py), refreshed while it lives
     lagging: bool = False  # stopped reading: live delivery paused, back-filled once it drains
 
     def congested(self, limit: int) -> bool:
@@ -248,6 +249,7 @@ class Hub:
         self._start_lock = asyncio.Lock()
         self.counters = {"gap_backfills": 0, "member_backfills": 0, "layer_errors": 0}
         self._seen_events: dict[str, None] = {}
+        self._slots_refreshed = time.monotonic()
 
     # -- life cycle --
     @classmethod
@@ -634,6 +636,10 @@ class Hub:
     async def _tick(self) -> None:
         if not self.rooms:
             return
+        if time.monotonic() - self._slots_refreshed > sockets.SLOT_REFRESH_SECONDS:
+            self._slots_refreshed = time.monotonic()
+            live = {key: m.conn_id for room in self.rooms.values() for m in room.members.values() for key in m.slots}
+            await asyncio.to_thread(sockets.refresh_slots, live)
         heads = await self._room_heads([room.room_id for room in self.rooms.values()])
         for room in list(self.rooms.values()):
             await self._resume_drained(room)

@@ -106,6 +106,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             close=self._close_from_hub,
             pending=pending_bytes_probe(self.base_send),
             write_frame=frame_writer(self.base_send),
+            slots=tuple(key for key in (self.slot, self.address_slot) if key),
         )
         if resume_after is not None:
             self.member.backfilling = True  # the resume below streams the gap; the hub holds off until then

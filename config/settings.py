@@ -89,10 +89,9 @@ TEMPLATES = [
 
 # --- Data -------------------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"].setdefault("CONN_MAX_AGE", 0 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-if TESTING:
-    DATABASES["default"]["CONN_MAX_AGE"] = 0  # socket tests run queries on worker threads; close them promptly
+# Under ASGI each request runs on a thread of its own, so persistent per-thread connections would pile up
+# until PostgreSQL refuses new clients: connections close at the end of each request or socket call.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
 if "postgresql" in DATABASES["default"]["ENGINE"]:
     # Values travel apart from the SQL text, so a failing statement in PostgreSQL's log shows `$1`, never
     # a message body (with client-side binding the log would quote what a member wrote).
