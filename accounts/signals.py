@@ -22,5 +22,8 @@ def close_sockets_on_sign_out(sender: Any, request: Any, user: User | None, **kw
 @receiver(m2m_changed, sender=User.groups.through)
 def refresh_sockets_on_role_change(sender: Any, instance: Any, action: str, **kwargs: Any) -> None:
     # The browser reconnects on 4503 and the new connection carries the new roles.
-    if action in ("post_add", "post_remove", "post_clear") and isinstance(instance, User) and instance.pk:
+    # Someone who has never signed in (an account being created) has no sockets to refresh.
+    if not isinstance(instance, User) or instance.pk is None or instance.last_login is None:
+        return
+    if action in ("post_add", "post_remove", "post_clear"):
         broadcast.publish_control_on_commit(author_key=f"u:{instance.pk}", action="refresh", code=CloseCode.RECONNECT)
