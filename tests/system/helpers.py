@@ -108,6 +108,25 @@ def member_cookie(server: HasUrl | str, *, username: str, password: str) -> str:
     return client.session_cookie()
 
 
+def staff_cookie(server: HasUrl | str, *, username: str, password: str, device_key: str) -> str:
+    """Sign in over real HTTP and pass the TOTP second factor with the current code; return the Cookie header.
+
+    `device_key` is the hex key of a confirmed `TOTPDevice` of the account (staff must pass it unless the
+    servers run with SAATHI_REQUIRE_STAFF_2FA=false).
+    """
+    from binascii import unhexlify
+
+    from django_otp.oath import totp
+
+    client = Browserish(_base(server))
+    status, final_url, body = client.post_form("/accounts/sign-in/", {"username": username, "password": password})
+    assert status == 200, f"sign-in refused ({status}): {body[:300]}"
+    token = f"{totp(unhexlify(device_key)):06d}"
+    status, final_url, body = client.post_form("/accounts/second-factor/", {"token": token})
+    assert status == 200 and "second-factor" not in final_url, f"second factor refused ({status}): {body[:300]}"
+    return client.session_cookie()
+
+
 # --- WebSockets ---------------------------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from websockets.asyncio.client import connect
 from accounts.models import Role
 from tests.factories import PASSWORD, make_user
 from tests.system.conftest import Server, ServerSet
-from tests.system.helpers import Browserish, RoomSocket, connect_room, guest_cookie, member_cookie
+from tests.system.helpers import Browserish, RoomSocket, connect_room, guest_cookie, member_cookie, staff_cookie
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(240)]
 
@@ -221,21 +221,6 @@ async def test_two_hundred_slowloris_clients_do_not_keep_real_members_out_or_slo
 # --- A ban or sign-out on process B closes the person's socket on process A ----------------------------------
 
 
-def _staff_cookie(server: Server, username: str, device_key: str) -> str:
-    """Sign in over HTTP and pass the TOTP second factor with the current code, as a moderator would."""
-    from binascii import unhexlify
-
-    from django_otp.oath import totp
-
-    client = Browserish(server.url)
-    status, final_url, body = client.post_form("/accounts/sign-in/", {"username": username, "password": PASSWORD})
-    assert status == 200, body[:300]
-    token = f"{totp(unhexlify(device_key)):06d}"
-    status, final_url, body = client.post_form("/accounts/second-factor/", {"token": token})
-    assert status == 200 and "second-factor" not in final_url, body[:300]
-    return client.session_cookie()
-
-
 async def test_a_ban_or_sign_out_through_one_process_closes_the_persons_socket_on_another_within_two_seconds(
     start_servers: Callable[..., list[Server]], live_room: Callable[..., Any]
 ) -> None:
@@ -254,7 +239,9 @@ async def test_a_ban_or_sign_out_through_one_process_closes_the_persons_socket_o
     noisy_cookie = await asyncio.to_thread(member_cookie, a, username=noisy, password=PASSWORD)
     leaver_http = Browserish(b.url)  # signs in on B, keeps that browser to sign out there later
     await asyncio.to_thread(leaver_http.post_form, "/accounts/sign-in/", {"username": leaver, "password": PASSWORD})
-    moderator_cookie = await asyncio.to_thread(_staff_cookie, b, moderator, device_key)
+    moderator_cookie = await asyncio.to_thread(
+        staff_cookie, b, username=moderator, password=PASSWORD, device_key=device_key
+    )
 
     noisy_socket = await connect_room(a, slug, noisy_cookie)
     leaver_socket = await connect_room(a, slug, leaver_http.session_cookie())
