@@ -28,17 +28,15 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.db import transaction
 
 from chat import protocol, sockets
+from chat.layers import UNREADABLE_EVENT_ERRORS
 from chat.transport import encode_text_frame
 
 logger = logging.getLogger("saathi.broadcast")
 
-# What a payload that isn't ours raises while being decrypted or decoded (channels-redis serializers).
-UNREADABLE_EVENT_ERRORS: tuple[type[BaseException], ...] = (InvalidToken, ValueError, TypeError, KeyError)
 
 CONTROL_GROUP = "saathi.control"
 MODERATION_GROUP = "saathi.moderation"  # the staff sockets on /ws/moderation/ (ordinary Channels consumers)

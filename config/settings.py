@@ -111,7 +111,7 @@ CHANNEL_ENCRYPTION_KEY = env.str("SAATHI_CHANNEL_ENCRYPTION_KEY", default=SECRET
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "chat.layers.PubSubChannelLayer",  # skips payloads it can't read
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 # Deployments (or test runs) sharing one Redis keep apart by prefix.

@@ -31,17 +31,18 @@ def layer_settings(redis_url: str) -> dict:
 
 def test_with_redis_the_settings_choose_an_encrypted_pubsub_layer(redis_url: str) -> None:
     layer = layer_settings(redis_url)["default"]
-    assert layer["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
+    assert layer["BACKEND"] == "chat.layers.PubSubChannelLayer"  # channels-redis Pub/Sub, skipping unreadable payloads
     assert layer["CONFIG"]["prefix"] == "saathi"
     assert layer["CONFIG"]["symmetric_encryption_keys"] and all(layer["CONFIG"]["symmetric_encryption_keys"])
 
 
 async def test_a_raw_redis_subscriber_sees_no_words_and_no_handles(redis_url: str) -> None:
     import redis.asyncio as redis
-    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    from chat.layers import PubSubChannelLayer
 
     config = layer_settings(redis_url)["default"]["CONFIG"]
-    layer = RedisPubSubChannelLayer(**config)
+    layer = PubSubChannelLayer(**config)
     canary, handle = f"canary-{secrets.token_hex(8)}", f"Harbour {secrets.token_hex(3)}"
     group = f"room.privacy-{secrets.token_hex(4)}"  # unique: the shared Redis carries other runs' rooms too
     frame = json.dumps({"type": "message", "id": 1, "handle": handle, "body": f"Day 5. {canary}"})
@@ -73,3 +74,24 @@ async def test_a_raw_redis_subscriber_sees_no_words_and_no_handles(redis_url: st
     for _, data in carried:
         for secret in (canary, handle, "Day 5."):
             assert secret.encode() not in data, "a channel-layer payload crossed Redis in plaintext"
+
+
+async def test_a_payload_sealed_with_another_key_is_skipped_and_the_next_one_still_arrives(redis_url: str) -> None:
+    """Another deployment (or test run) on the same Redis and prefix must not end our consumers' sockets."""
+    from chat.layers import PubSubChannelLayer
+
+    config = layer_settings(redis_url)["default"]["CONFIG"]
+    ours = PubSubChannelLayer(**config)
+    theirs = PubSubChannelLayer(**{**config, "symmetric_encryption_keys": ["another deployment's key"]})
+    group = f"saathi.moderation-{secrets.token_hex(4)}"
+    try:
+        channel = await ours.new_channel("staff.")
+        await ours.group_add(group, channel)
+        await theirs.group_send(group, {"type": "moderation.frame", "frame": {"type": "flag", "id": 0}})
+        await ours.group_send(group, {"type": "moderation.frame", "frame": {"type": "flag", "id": 7}})
+        received = await asyncio.wait_for(ours.receive(channel), 5)
+        assert received["frame"]["id"] == 7
+        await ours.group_discard(group, channel)
+    finally:
+        await ours.flush()
+        await theirs.flush()
