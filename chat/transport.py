@@ -54,12 +54,39 @@ def frame_writer(send: Any) -> Callable[[bytes], bool] | None:
     open_state = protocol.STATE_OPEN
 
     def write(frame: bytes) -> bool:
-        if protocol.state != open_state or protocol.transport is None:
+        transport = protocol.transport
+        if protocol.state != open_state or transport is None:
             return False
-        protocol.transport.write(frame)
+        if _idle_plain_tcp(transport):
+            # Nothing is queued ahead of this frame: send it now, as asyncio's own transports do. Twisted's
+            # `write` would buffer it and register the socket for writability (two epoll calls and a reactor
+            # pass per member per message) only to send it on the next loop turn.
+            try:
+                sent = transport.socket.send(frame)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                sent = 0  # a dead socket: Twisted's own write below notices and reports the lost connection
+            if sent == len(frame):
+                return True
+            frame = frame[sent:]
+        transport.write(frame)  # queued behind what is already waiting, or the part the kernel didn't take
         return True
 
     return write
+
+
+def _idle_plain_tcp(transport: Any) -> bool:
+    """Whether this is a connected, plain-TCP Twisted transport with nothing waiting to be written."""
+    return (
+        getattr(transport, "TLS", True) is False
+        and getattr(transport, "socket", None) is not None
+        and transport.connected
+        and not transport.disconnecting
+        and not getattr(transport, "_writeDisconnected", True)
+        and not transport._tempDataLen
+        and len(transport.dataBuffer) == transport.offset
+    )
 
 
 def _find_protocol(send: Any, depth: int) -> Any:
