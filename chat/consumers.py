@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from autobahn.exception import Disconnected as SocketGone
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -35,6 +36,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
     address_slot: str | None = None
     session_touched = 0.0
     join: services.JoinResult | None = None
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' own dispatch first closes stale database connections in a thread hop, for every frame
+        # (pings included). Every database call here already runs through database_sync_to_async, which
+        # does exactly that in its own thread, so the extra hop is skipped on the hot path.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         self.conn_id = uuid.uuid4().hex
