@@ -93,6 +93,18 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 # until PostgreSQL refuses new clients: connections close at the end of each request or socket call.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 if "postgresql" in DATABASES["default"]["ENGINE"]:
+    if not TESTING:
+        # Closing a connection hands it back to a small pool (psycopg_pool) instead of costing a new PostgreSQL
+        # backend per socket call. Health checks make the pool test a connection before handing it out, so a
+        # PostgreSQL restart costs one failed check per stale connection, never a failed request.
+        # (pytest-django manages its own test connections; the server processes the tests start do pool.)
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": env.int("SAATHI_DB_POOL_SIZE", default=8),
+            "timeout": 10,
+            "max_idle": 300,
+        }
     # Values travel apart from the SQL text, so a failing statement in PostgreSQL's log shows `$1`, never
     # a message body (with client-side binding the log would quote what a member wrote).
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
