@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import sys
 import time
 from dataclasses import FrozenInstanceError
@@ -690,6 +691,17 @@ def test_default_lexicon_is_cached_and_versioned() -> None:
 )
 def test_normalize_makes_variants_look_alike(raw: str, expected: str) -> None:
     assert normalize(raw) == expected
+
+
+def test_a_long_message_normalises_like_its_words_one_by_one() -> None:
+    # Long text goes through the bulk letter squeeze, single words through the simple one;
+    # letter runs, capitals, digits and punctuation must come out the same either way.
+    rng = random.Random(20260521)
+    words = [
+        "".join(rng.choice("aaAbbzz1.!?") * rng.randint(1, 5) for _ in range(rng.randint(1, 6)))
+        for _ in range(500)
+    ]
+    assert normalize(" ".join(words)) == " ".join(normalize(w) for w in words if normalize(w))
 
 
 # --------------------------------------------------------------------------------------------
