@@ -6,8 +6,10 @@ The pipeline has three steps, each linear in the length of the message:
    Cyrillic/Greek letters and meaningful emoji, squeeze letter runs to one letter, expand chat
    shorthand, undo leetspeak in tokens that mix letters and digits, and turn numbers into class
    tokens (NUM, DOSE, CLOCK, ORD).
-2. Match: one pass of an Aho-Corasick automaton over the space-joined tokens finds every
-   lexicon phrase (risk phrases and context cues alike) on whole-word boundaries.
+2. Match: each token is written as a short fixed-width code (a space and one or two
+   characters), and one pass of an Aho-Corasick automaton over the codes finds every lexicon
+   phrase (risk phrases and context cues alike) on whole-word boundaries; a hit's token
+   position is its character position divided by the code width.
 3. Decide: small rules over the hits within a sentence (negation, past tense, who it is about,
    questions to others, quotes and media, conditionals, idioms), then escalation (ideation plus
    means or a time is imminent) and combinations of weak signs (a goodbye plus hopelessness).
@@ -32,7 +34,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from itertools import filterfalse, product
+from itertools import filterfalse, product, repeat
 from pathlib import Path
 from typing import Any, Final
 
@@ -163,6 +165,22 @@ class Cue:
     rank: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class _Coding:
+    """How a message's tokens are written for the automata: one fixed-width code per token.
+
+    Every token becomes a space and `width` characters, so a hit ending at character e ends
+    after token e // (width + 1): no counting of spaces per hit, and the coded text is shorter
+    than the words. Tokens that appear in no phrase share one code that no key contains.
+    """
+
+    width: int
+    codes: Mapping[str, str]  # every lexicon token, and every shorthand key (coded as its expansion)
+    words: Mapping[str, str]  # lexicon tokens only: codes the words a mixed token turns into
+    unknown: str
+    gap: frozenset[str]  # the negation_gap words, coded (without the leading space)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Lexicon:
     """A compiled lexicon: the automaton over every phrase plus the normalisation tables."""
@@ -173,6 +191,8 @@ class Lexicon:
     table: _NonAscii = field(repr=False)
     shorthand: Mapping[str, str] = field(repr=False)
     negation_gap: frozenset[str] = field(repr=False)
+    coding: _Coding = field(repr=False)
+    # Keys are coded phrases (see _Coding), values (token count, ((role code, cue), ...)).
     automaton: Any = field(repr=False)
     # Only the phrases of risk and weak rules: finds out cheaply whether the rules need to run.
     trigger: Any = field(repr=False, default=None)
@@ -350,8 +370,8 @@ def _mixed(tok: str, shorthand: Mapping[str, str]) -> str:
     return shorthand.get(word, word)
 
 
-def _normal_text(text: str, table: _NonAscii, shorthand: Mapping[str, str]) -> str:
-    """Return text normalised into space-separated tokens (see the module docstring)."""
+def _split(text: str, table: _NonAscii, shorthand: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
+    """Return the tokens of text before shorthand, and what each token mixing letters and digits reads as."""
     if text.isascii():
         s = text.lower()  # the same as casefold() on ASCII, and much cheaper
     else:
@@ -370,14 +390,32 @@ def _normal_text(text: str, table: _NonAscii, shorthand: Mapping[str, str]) -> s
             s = s.replace(ch, spaced)
     toks = s.split()
     if _MIXED_CHARS.search(s) is None:
-        return " ".join(map(shorthand.get, toks, toks))
+        return toks, {}
     # Words with digits or symbols: convert each distinct one once. filterfalse keeps the test
     # of every distinct word in C; only the few mixed words reach Python.
-    words = dict(shorthand)
-    for t in filterfalse(str.isalpha, set(toks)):
-        if t not in _PUNCT_TOKENS:
-            words[t] = _mixed(t, shorthand)
+    mixed = {t: _mixed(t, shorthand) for t in filterfalse(str.isalpha, set(toks)) if t not in _PUNCT_TOKENS}
+    return toks, mixed
+
+
+def _normal_text(text: str, table: _NonAscii, shorthand: Mapping[str, str]) -> str:
+    """Return text normalised into space-separated tokens."""
+    toks, mixed = _split(text, table, shorthand)
+    words = {**shorthand, **mixed} if mixed else shorthand
     return " ".join(map(words.get, toks, toks))
+
+
+def _encode(text: str, lex: Lexicon) -> str:
+    """Return the normalised tokens of text written in the lexicon's fixed-width codes."""
+    toks, mixed = _split(text, lex.table, lex.shorthand)
+    coding = lex.coding
+    codes = coding.codes
+    if mixed:
+        # A copy of a dict with string keys is one C-level clone; only the mixed words are added.
+        codes = dict(codes)
+        words, unknown = coding.words, coding.unknown
+        for tok, phrase in mixed.items():
+            codes[tok] = "".join([words.get(w, unknown) for w in phrase.split()])
+    return "".join(map(codes.get, toks, repeat(coding.unknown)))
 
 
 def _tokens(text: str, table: _NonAscii, shorthand: Mapping[str, str]) -> list[str]:
@@ -436,6 +474,9 @@ def _compile(data: Mapping[str, Any]) -> Lexicon:
     for key, value in raw_short.items():
         key_norm = _squeeze(unicodedata.normalize("NFKD", key).casefold().translate(table))
         shorthand[key_norm] = _normal_text(value, table, {})
+        if not shorthand[key_norm]:
+            # A word that expands to nothing would leave a hole in the token positions.
+            raise LexiconError(f"shorthand {key!r} expands to no words")
     gap = frozenset(t for w in norm.get("negation_gap", []) for t in _tokens(str(w), table, shorthand))
 
     entries: dict[str, list[Cue]] = {}
@@ -491,14 +532,16 @@ def _compile(data: Mapping[str, Any]) -> Lexicon:
     for cue in _STRUCTURE:
         entries.setdefault(f" {cue.phrase} ", []).append(cue)
 
+    coding = _coding(entries, shorthand, gap)
     # Each key carries its length in tokens (the same for every cue under it) and its cues
     # tagged with an integer role code, so the automaton pass dispatches without string tests.
     automaton = ahocorasick.Automaton()
     trigger = ahocorasick.Automaton()
     for key, cues in entries.items():
-        automaton.add_word(key, (cues[0].ntoks, tuple((_code(c), c) for c in cues)))
+        coded = "".join([coding.codes[t] for t in key.split()])
+        automaton.add_word(coded, (cues[0].ntoks, tuple((_code(c), c) for c in cues)))
         if any(c.role in ("risk", "weak") for c in cues):
-            trigger.add_word(key, True)
+            trigger.add_word(coded, True)
     automaton.make_automaton()
     if len(trigger):
         trigger.make_automaton()
@@ -509,9 +552,39 @@ def _compile(data: Mapping[str, Any]) -> Lexicon:
         table=table,
         shorthand=shorthand,
         negation_gap=gap,
+        coding=coding,
         automaton=automaton,
         trigger=trigger if len(trigger) else None,
     )
+
+
+# Printable ASCII but the space, which starts every token's code.
+_CODE_CHARS: Final = "".join(chr(c) for c in range(0x21, 0x7F))
+
+
+def _coding(entries: Mapping[str, list[Cue]], shorthand: Mapping[str, str], gap: frozenset[str]) -> _Coding:
+    """Give every token of the lexicon's phrases and negation gap a fixed-width code."""
+    tokens = dict.fromkeys(t for key in entries for t in key.split())
+    tokens.update(dict.fromkeys(sorted(gap)))
+    # Code 0 is the unknown token; the lexicon's tokens are 1..n.
+    base = len(_CODE_CHARS)
+    width = 1
+    while base**width <= len(tokens):
+        width += 1
+
+    def code(i: int) -> str:
+        digits = []
+        for _ in range(width):
+            i, d = divmod(i, base)
+            digits.append(_CODE_CHARS[d])
+        return " " + "".join(reversed(digits))
+
+    words = {t: code(i) for i, t in enumerate(tokens, start=1)}
+    unknown = code(0)
+    codes = dict(words)
+    for key, expansion in shorthand.items():
+        codes[key] = "".join([words.get(w, unknown) for w in expansion.split()])
+    return _Coding(width=width, codes=codes, words=words, unknown=unknown, gap=frozenset(words[w][1:] for w in gap))
 
 
 # Integer codes for the roles, so the automaton pass compares small ints, not strings.
@@ -638,6 +711,7 @@ class _Context:
 
     __slots__ = (
         "clause_stops",
+        "coded",
         "continuity",
         "hyp_ends",
         "hyp_segs",
@@ -655,12 +729,13 @@ class _Context:
         "quotes",
         "resolved",
         "risks",
+        "stride",
         "support_segs",
-        "toks",
         "weaks",
     )
 
-    toks: list[str]
+    coded: str  # the message in the lexicon's token codes
+    stride: int  # characters per token in coded
     risks: list[_Hit]
     weaks: list[_Hit]
     plans: list[_Hit]
@@ -693,7 +768,7 @@ def _spans(found: dict[int, tuple[list[int], list[int]]]) -> dict[int, _Spans]:
     return found
 
 
-def _collect(norm: str, joined: str, lex: Lexicon) -> _Context | None:
+def _collect(coded: str, lex: Lexicon) -> _Context | None:
     """Run the automaton once and sort every hit by role; None when nothing is a risk or weak sign."""
     risks: list[_Hit] = []
     weaks: list[_Hit] = []
@@ -714,14 +789,10 @@ def _collect(norm: str, joined: str, lex: Lexicon) -> _Context | None:
     question_segs: set[int] = set()
     continuity = resolved = False
     seg = 0
-    spaces = 0
-    prev = 0
-    count = joined.count
+    stride = lex.coding.width + 1
     # Codes are tested roughly in order of how often they occur in chat.
-    for e, (ntoks, items) in lex.automaton.iter(joined):
-        spaces += count(" ", prev, e)
-        prev = e
-        end = spaces
+    for e, (ntoks, items) in lex.automaton.iter(coded):
+        end = e // stride + 1
         start = end - ntoks
         for code, cue in items:
             if code == _C_PRONOUN:
@@ -782,7 +853,8 @@ def _collect(norm: str, joined: str, lex: Lexicon) -> _Context | None:
     if clause_stops and any(a > b for a, b in itertools.pairwise(clause_stops)):
         clause_stops.sort()
     ctx = _Context()
-    ctx.toks = norm.split()
+    ctx.coded = coded
+    ctx.stride = stride
     ctx.risks = risks
     ctx.weaks = weaks
     ctx.plans = plans
@@ -807,7 +879,10 @@ def _collect(norm: str, joined: str, lex: Lexicon) -> _Context | None:
 
 
 def _judge(hit: _Hit, ctx: _Context, gap: frozenset[str]) -> tuple[int, str]:
-    """Return the level of one risk/weak/plan hit in its context, and a note on why it changed."""
+    """Return the level of one risk/weak/plan hit in its context, and a note on why it changed.
+
+    gap holds the coded negation_gap words (see _Coding).
+    """
     cue, start, end, seg = hit
     idioms = ctx.idiom_tokens
     if idioms and not idioms.isdisjoint(range(start, end)):
@@ -816,8 +891,10 @@ def _judge(hit: _Hit, ctx: _Context, gap: frozenset[str]) -> tuple[int, str]:
     ends = ctx.negation_ends
     if ends:
         i = bisect_right(ends, start) - 1
-        if i >= 0 and start - ends[i] <= _NEGATION_GAP_MAX and gap.issuperset(ctx.toks[ends[i] : start]):
-            return _NONE_R, "negated"
+        if i >= 0 and start - ends[i] <= _NEGATION_GAP_MAX:
+            stride = ctx.stride
+            if gap.issuperset(ctx.coded[ends[i] * stride : start * stride].split()):
+                return _NONE_R, "negated"
     if end in ctx.postneg_starts:
         return _NONE_R, "negated"
 
@@ -1019,18 +1096,15 @@ def _decide(ctx: _Context, gap: frozenset[str]) -> Assessment:
 def scan(text: str, lexicon: Lexicon | None = None) -> Assessment:
     """Assess one message for crisis language."""
     lex = lexicon if lexicon is not None else _DEFAULT or load_lexicon()
-    norm = _normal_text(text, lex.table, lex.shorthand)
-    if not norm:
-        return _NONE
-    joined = f" {norm} "
+    coded = _encode(text, lex)
     # Most messages hold no risk or weak phrase at all: a second, smaller automaton finds the
     # first one in C and stops, so those messages never reach the Python rules.
-    if lex.trigger is None or next(lex.trigger.iter(joined), None) is None:
+    if not coded or lex.trigger is None or next(lex.trigger.iter(coded), None) is None:
         return _NONE
-    ctx = _collect(norm, joined, lex)
+    ctx = _collect(coded, lex)
     if ctx is None:
         return _NONE
-    return _decide(ctx, lex.negation_gap)
+    return _decide(ctx, lex.coding.gap)
 
 
 # --- command line ----------------------------------------------------------------------------

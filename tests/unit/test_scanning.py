@@ -698,8 +698,7 @@ def test_a_long_message_normalises_like_its_words_one_by_one() -> None:
     # letter runs, capitals, digits and punctuation must come out the same either way.
     rng = random.Random(20260521)
     words = [
-        "".join(rng.choice("aaAbbzz1.!?") * rng.randint(1, 5) for _ in range(rng.randint(1, 6)))
-        for _ in range(500)
+        "".join(rng.choice("aaAbbzz1.!?") * rng.randint(1, 5) for _ in range(rng.randint(1, 6))) for _ in range(500)
     ]
     assert normalize(" ".join(words)) == " ".join(normalize(w) for w in words if normalize(w))
 
@@ -788,6 +787,7 @@ def test_ascii_and_unicode_spellings_read_alike(text: str) -> None:
         ({"version": "x", "rule": [{"id": "a", "role": "negation", "why": "y",
                                     "phrases": ["{a|b|c|d|e|f|g|h} {a|b|c|d|e|f|g|h} {a|b|c|d|e|f|g|h|i}"]}]},
          "forms"),
+        ({"version": "x", "normalize": {"shorthand": {"k": "--"}}, "rule": SMALL["rule"]}, "expands to no words"),
     ],
 )  # fmt: skip
 def test_a_malformed_lexicon_is_refused(bad: dict[str, object], message: str) -> None:
