@@ -255,7 +255,8 @@ def _build_table(emoji: Mapping[str, str]) -> _NonAscii:
         base = [c for c in glyph if ord(c) not in table]
         if len(base) != 1:
             raise LexiconError(f"emoji key {glyph!r} must be one character")
-        table[ord(base[0])] = f" {word} "
+        # Casefolded like the text around it (a word written 'Pill' would otherwise never match).
+        table[ord(base[0])] = f" {word.casefold()} "
     _register(table)
     return table
 
@@ -263,8 +264,8 @@ def _build_table(emoji: Mapping[str, str]) -> _NonAscii:
 class _NonAscii(dict[int, str | None]):
     """A translate table for non-ASCII runs: anything unlisted becomes a space."""
 
-    # Name of a codec error handler that translates each run of non-ASCII characters with this
-    # table (see _register); None when some replacement is not ASCII.
+    # Name of a codec error handler that normalises each run of non-ASCII characters and
+    # translates it with this table (see _register); None when some replacement is not ASCII.
     errors: str | None = None
 
     def __missing__(self, key: int) -> str:
@@ -275,11 +276,15 @@ _HANDLERS: Final = itertools.count()
 
 
 def _register(table: _NonAscii) -> None:
-    """Let str.encode('ascii') call the table on each run of non-ASCII characters.
+    """Let str.encode('ascii') normalise and translate each run of non-ASCII characters.
 
     The ASCII encoder copies ASCII at C speed and hands every maximal run of other characters
-    to the handler, which is much cheaper than a regex over a wide (UCS-4) string. Each table
-    gets its own handler name, so concurrent scans with different lexicons cannot mix tables.
+    to the handler, so NFKD, casefolding and the table touch only those runs: a message that
+    is ASCII but for a few emoji costs little more than an ASCII one. This gives exactly what
+    NFKD and casefold over the whole text would: ASCII characters decompose to themselves and
+    never take part in the reordering of combining marks, and casefold maps each character on
+    its own. Each table gets its own handler name, so concurrent scans with different lexicons
+    cannot mix tables.
     """
     if not all(v is None or v.isascii() for v in table.values()):
         return
@@ -287,7 +292,8 @@ def _register(table: _NonAscii) -> None:
     def handler(exc: UnicodeError) -> tuple[str, int]:
         if not isinstance(exc, UnicodeEncodeError):
             raise exc
-        return exc.object[exc.start : exc.end].translate(table), exc.end
+        run = exc.object[exc.start : exc.end]
+        return unicodedata.normalize("NFKD", run).casefold().translate(table), exc.end
 
     name = f"saathi.scanning.{next(_HANDLERS)}"
     codecs.register_error(name, handler)
@@ -306,10 +312,15 @@ _SAME_MARK: Final = bytes([0xFF] + [0] * 255)
 _LETTER_MARK: Final = bytes(0xFF if 0x61 <= b <= 0x7A else 0 for b in range(256))
 _NON_ASCII_RUN: Final = re.compile(r"[^\x00-\x7f]+")
 # ! | * inside a word are leetspeak (k!ll, k*ll); outside a word, ! ends a sentence.
-# The symbol comes first so the regex engine can skip ahead to candidates; the lookbehind then
-# checks the character before it.
-_INWORD_SYMBOL: Final = re.compile(r"[!|*](?<=[a-z0-9][!|*])(?=[a-z0-9])")
-_INWORD_LEET: Final = {"!": "i", "|": "l", "*": "i"}
+# One pattern per symbol, each starting with its literal: the regex engine then skips ahead to
+# candidates with a plain character search, where a character class is tested at every
+# position (several times slower on a long message). The lookbehind checks the character
+# before the symbol. Replacing one symbol never changes the neighbours of another (a symbol
+# is only replaced between two letters or digits), so the three passes equal one.
+_INWORD_LEET: Final = tuple(
+    (symbol, re.compile(re.escape(symbol) + rf"(?<=[a-z0-9]{re.escape(symbol)})(?=[a-z0-9])"), letter)
+    for symbol, letter in (("!", "i"), ("|", "l"), ("*", "i"))
+)
 _MIXED_CHARS: Final = re.compile(r"[0-9@$!|*]")
 _NUMBER: Final = re.compile(r"\$?[0-9]+([a-z]*)")
 _LEET: Final = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "9": "g",
@@ -374,17 +385,18 @@ def _split(text: str, table: _NonAscii, shorthand: Mapping[str, str]) -> tuple[l
     """Return the tokens of text before shorthand, and what each token mixing letters and digits reads as."""
     if text.isascii():
         s = text.lower()  # the same as casefold() on ASCII, and much cheaper
+    elif table.errors is not None:
+        # The handler's output is already casefolded; lower() is for the ASCII in between.
+        s = text.encode("ascii", table.errors).decode("ascii").lower()
     else:
         s = unicodedata.normalize("NFKD", text).casefold()
         if not s.isascii():
-            if table.errors is not None:
-                s = s.encode("ascii", table.errors).decode("ascii")
-            else:
-                s = _NON_ASCII_RUN.sub(lambda m: m.group().translate(table), s)
+            s = _NON_ASCII_RUN.sub(lambda m: m.group().translate(table), s)
     s = _squeeze(s.translate(table))
-    if "!" in s or "|" in s or "*" in s:
-        s = _INWORD_SYMBOL.sub(lambda m: _INWORD_LEET[m.group()], s)
-        s = s.replace("|", " ").replace("*", " ")
+    for symbol, inword, letter in _INWORD_LEET:
+        if symbol in s:
+            s = inword.sub(letter, s)
+    s = s.replace("|", " ").replace("*", " ")
     for ch, spaced in _SPACED:
         if ch in s:
             s = s.replace(ch, spaced)
@@ -408,14 +420,13 @@ def _encode(text: str, lex: Lexicon) -> str:
     """Return the normalised tokens of text written in the lexicon's fixed-width codes."""
     toks, mixed = _split(text, lex.table, lex.shorthand)
     coding = lex.coding
-    codes = coding.codes
-    if mixed:
-        # A copy of a dict with string keys is one C-level clone; only the mixed words are added.
-        codes = dict(codes)
-        words, unknown = coding.words, coding.unknown
-        for tok, phrase in mixed.items():
-            codes[tok] = "".join([words.get(w, unknown) for w in phrase.split()])
-    return "".join(map(codes.get, toks, repeat(coding.unknown)))
+    codes, words, unknown = coding.codes, coding.words, coding.unknown
+    if not mixed:
+        return "".join(map(codes.get, toks, repeat(unknown)))
+    # Look each token up in the few mixed words first, then in the lexicon's codes: cheaper than
+    # copying the code table (about 1,000 entries) unless the message has hundreds of tokens.
+    local = {tok: "".join([words.get(w, unknown) for w in phrase.split()]) for tok, phrase in mixed.items()}
+    return "".join(map(local.get, toks, map(codes.get, toks, repeat(unknown))))
 
 
 def _tokens(text: str, table: _NonAscii, shorthand: Mapping[str, str]) -> list[str]:

@@ -8,6 +8,7 @@ import json
 import random
 import sys
 import time
+import unicodedata
 from dataclasses import FrozenInstanceError
 
 import pytest
@@ -691,6 +692,28 @@ def test_default_lexicon_is_cached_and_versioned() -> None:
 )
 def test_normalize_makes_variants_look_alike(raw: str, expected: str) -> None:
     assert normalize(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "STRASSE straße",
+        "ǅ İ ﬁnal",
+        "Ｋ１ＬＬ ｍｙｓｅｌｆ",
+        "cafe\u0301 a\u0308b",
+        "x\u0336y",
+        "I 💊WANT💊 TO DIE",
+        "ΣΑΣ ok",
+    ],
+)
+def test_non_ascii_runs_normalise_as_if_the_whole_message_were_folded(text: str) -> None:
+    # Only the non-ASCII runs go through NFKD and casefold; the result must not depend on that.
+    assert normalize(text) == normalize(unicodedata.normalize("NFKD", text).casefold())
+
+
+def test_leetspeak_symbols_count_only_inside_words() -> None:
+    assert normalize("k!ll k*ll h|gh") == "kil kil hlgh"
+    assert normalize("wow! ok | yes * no") == "wow . ok yes no"
 
 
 def test_a_long_message_normalises_like_its_words_one_by_one() -> None:
