@@ -98,13 +98,17 @@ if "postgresql" in DATABASES["default"]["ENGINE"]:
         # backend per socket call. Health checks make the pool test a connection before handing it out, so a
         # PostgreSQL restart costs one failed check per stale connection, never a failed request.
         # (pytest-django manages its own test connections; the server processes the tests start do pool.)
+        # While PostgreSQL is away a caller waits at most `timeout` for a connection, then gets a DatabaseError:
+        # a send is answered `unavailable` (retryable) instead of hanging the socket.
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 1,
-            "max_size": env.int("SAATHI_DB_POOL_SIZE", default=8),
-            "timeout": 10,
+            "max_size": env.int("SAATHI_DB_POOL_SIZE", default=16),
+            "timeout": env.float("SAATHI_DB_POOL_TIMEOUT", default=2.0),
             "max_idle": 300,
         }
+    # A connection attempt that gets no answer gives up instead of holding a thread forever.
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 3
     # Values travel apart from the SQL text, so a failing statement in PostgreSQL's log shows `$1`, never
     # a message body (with client-side binding the log would quote what a member wrote).
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
