@@ -1044,22 +1044,30 @@ def _decide(ctx: _Context, gap: frozenset[str]) -> Assessment:
         if lvl == _HIGH and cue.category in _ESCALATING:
             escalating.append(hit)
 
+    # Only the hits that can still change the outcome are judged (judging is most of the cost
+    # on a long message): means and times escalate a statement only if the statements leave the
+    # level at HIGH; otherwise only means matter, and only to weak signs that combine with them.
+    weaks = ctx.weaks
+    escalate = bool(escalating) and level == _HIGH
     plans: list[_Hit] = []
-    # Means and times only matter to escalate a HIGH statement or to combine with weak signs.
-    if escalating or ctx.weaks:
+    if escalate or any(h[0].group in _MEANS_WINDOW for h in weaks):
         for hit in ctx.plans:
-            if _judge(hit, ctx, gap)[0] >= _HIGH:
+            if (escalate or hit[0].group == "means") and _judge(hit, ctx, gap)[0] >= _HIGH:
                 plans.append(hit)
 
     groups: dict[str, dict[str, Cue]] = {"distress": {}, "farewell": {}, "overdose": {}}
     near: dict[str, bool] = {"distress": False, "overdose": False}
     means_starts = sorted(h[1] for h in plans if h[0].group == "means")
-    for hit in ctx.weaks:
-        if _judge(hit, ctx, gap)[0] < _HIGH:
-            continue
+    for hit in weaks:
         cue = hit[0]
         group = cue.group
-        groups[group].setdefault(cue.phrase, cue)
+        seen = groups[group]
+        # A phrase already counted adds nothing, unless it might still be the one near a means.
+        if cue.phrase in seen and (group not in near or near[group] or not means_starts):
+            continue
+        if _judge(hit, ctx, gap)[0] < _HIGH:
+            continue
+        seen.setdefault(cue.phrase, cue)
         if group in near and not near[group]:
             near[group] = _within(means_starts, hit[1], _MEANS_WINDOW[group])
     distress, farewell, overdose = groups["distress"], groups["farewell"], groups["overdose"]

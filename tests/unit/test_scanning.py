@@ -612,6 +612,13 @@ def test_resolved_emergency_story_does_not_page() -> None:
     assert not scan("he stopped breathing but narcan worked, he's ok now").is_crisis
 
 
+def test_a_repeated_sign_combines_with_a_means_near_its_later_mention() -> None:
+    # The first "cant go on" is too far from the pills; the second one is next to them.
+    filler = " ".join(["the weather was grey and the bus was late again"] * 4)
+    assert scan(f"i cant go on. {filler}. i cant go on, the pills are right here").is_crisis
+    assert not scan(f"i cant go on. {filler}. the pills are right here").is_crisis
+
+
 def test_goodbye_at_the_end_of_a_meeting_does_not_page() -> None:
     assert not scan("goodbye everyone, see you next week").is_crisis
     assert not scan("thank you for everything tonight, see you tomorrow").is_crisis
