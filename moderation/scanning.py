@@ -242,15 +242,8 @@ def _build_table(emoji: Mapping[str, str]) -> _NonAscii:
     }  # fmt: skip
     for mark, replacement in punctuation.items():
         table[ord(mark)] = replacement
-    # ASCII: map one character to one character (or delete) so str.translate keeps its fast
-    # path. Apostrophes go (I'm -> im); other punctuation becomes a space, except what the
-    # tokenizer needs: . ? , ; ! newline and double quotes, and @ $ | * for leetspeak.
     for cp in range(128):
-        ch = chr(cp)
-        if ch.isalnum() or ch in ' .?,;!\n"@$|*':
-            table[cp] = ch  # listed, so the space default for unknown characters never applies
-        else:
-            table[cp] = None if ch in "'`" else " "
+        table[cp] = _ascii_rule(chr(cp))  # listed, so the space default never applies to ASCII
     for glyph, word in emoji.items():
         base = [c for c in glyph if ord(c) not in table]
         if len(base) != 1:
@@ -259,6 +252,23 @@ def _build_table(emoji: Mapping[str, str]) -> _NonAscii:
         table[ord(base[0])] = f" {word.casefold()} "
     _register(table)
     return table
+
+
+def _ascii_rule(ch: str) -> str | None:
+    """Return what an ASCII character becomes: itself, a space, or None to delete it.
+
+    One character to one character (or none), so ASCII text can go through bytes.translate.
+    Apostrophes go (I'm -> im); other punctuation becomes a space, except what the tokenizer
+    needs: . ? , ; ! newline and double quotes, and @ $ | * for leetspeak.
+    """
+    if ch.isalnum() or ch in ' .?,;!\n"@$|*':
+        return ch
+    return None if ch in "'`" else " "
+
+
+# The ASCII rule after lower-casing, as one bytes.translate table plus the bytes it deletes.
+_ASCII_FOLD: Final = bytes(ord(_ascii_rule(chr(b).lower()) or " ") if b < 0x80 else 0x20 for b in range(256))
+_ASCII_DELETE: Final = bytes(b for b in range(0x80) if _ascii_rule(chr(b).lower()) is None)
 
 
 class _NonAscii(dict[int, str | None]):
@@ -348,20 +358,26 @@ _STRUCTURE: Final = (
 _BRACES: Final = re.compile(r"\{([^{}]*)\}")
 
 
+def _squeeze_ascii(b: bytes) -> str:
+    """Return ASCII bytes holding no NUL as text, with every run of one letter a-z squeezed."""
+    n = len(b)
+    if n < _SQUEEZE_MIN:
+        return _squeeze(b.decode("ascii"))
+    x = int.from_bytes(b, "little")
+    # Byte i of x ^ (x << 8) is b[i] ^ b[i - 1]: zero exactly where a byte repeats.
+    same = (x ^ (x << 8)).to_bytes(n + 1, "little")[:n].translate(_SAME_MARK)
+    drop = int.from_bytes(same, "little") & int.from_bytes(b.translate(_LETTER_MARK), "little")
+    if drop:
+        # Zero the second and later letters of each run, then delete the zero bytes (NUL is
+        # why the input must hold none).
+        b = (x & ~drop).to_bytes(n, "little").translate(None, b"\x00")
+    return b.decode("ascii")
+
+
 def _squeeze(s: str) -> str:
     """Return s with every run of one repeated letter a-z reduced to that letter."""
     if len(s) >= _SQUEEZE_MIN and s.isascii() and "\x00" not in s:
-        # NUL marks the bytes to delete below, so text holding one takes the slow path.
-        b = s.encode("ascii")
-        n = len(b)
-        x = int.from_bytes(b, "little")
-        # Byte i of x ^ (x << 8) is b[i] ^ b[i - 1]: zero exactly where a byte repeats.
-        same = (x ^ (x << 8)).to_bytes(n + 1, "little")[:n].translate(_SAME_MARK)
-        drop = int.from_bytes(same, "little") & int.from_bytes(b.translate(_LETTER_MARK), "little")
-        if not drop:
-            return s
-        # Zero the second and later letters of each run, then delete the zero bytes.
-        return (x & ~drop).to_bytes(n, "little").translate(None, b"\x00").decode("ascii")
+        return _squeeze_ascii(s.encode("ascii"))
     for pair, single in _PAIRS:
         while pair in s:
             s = s.replace(pair, single)
@@ -373,6 +389,8 @@ def _mixed(tok: str, shorthand: Mapping[str, str]) -> str:
     rep = shorthand.get(tok)
     if rep is not None:
         return rep
+    if tok.isdigit() and tok.isascii():
+        return "NUM"  # the commonest case, without the regex
     m = _NUMBER.fullmatch(tok)
     if m is not None:
         unit = m.group(1)
@@ -383,16 +401,17 @@ def _mixed(tok: str, shorthand: Mapping[str, str]) -> str:
 
 def _split(text: str, table: _NonAscii, shorthand: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
     """Return the tokens of text before shorthand, and what each token mixing letters and digits reads as."""
-    if text.isascii():
-        s = text.lower()  # the same as casefold() on ASCII, and much cheaper
-    elif table.errors is not None:
-        # The handler's output is already casefolded; lower() is for the ASCII in between.
-        s = text.encode("ascii", table.errors).decode("ascii").lower()
+    if table.errors is not None or text.isascii():
+        # The error handler folds and translates the non-ASCII runs (see _register); one
+        # bytes.translate then lower-cases and maps all the ASCII (lower() is casefold() on
+        # ASCII; the handler's output is already folded and passes through unchanged).
+        b = text.encode("ascii", table.errors or "strict").translate(_ASCII_FOLD, _ASCII_DELETE)
+        s = _squeeze_ascii(b)
     else:
         s = unicodedata.normalize("NFKD", text).casefold()
         if not s.isascii():
             s = _NON_ASCII_RUN.sub(lambda m: m.group().translate(table), s)
-    s = _squeeze(s.translate(table))
+        s = _squeeze(s.translate(table))
     for symbol, inword, letter in _INWORD_LEET:
         if symbol in s:
             s = inword.sub(letter, s)

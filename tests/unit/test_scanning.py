@@ -689,6 +689,8 @@ def test_default_lexicon_is_cached_and_versioned() -> None:
         ("2nite", "tonight"),
         ("gonna", "going to"),
         ("I'm", "im"),
+        ("DON`T STOP", "dont stop"),
+        ("a\x00b\ttab~x", "a b tab x"),
         ("don’t", "dont"),
         ("self-harm", "self harm"),
         ("💊💊", "pil pil"),
