@@ -1044,6 +1044,42 @@ def _describe(cue: Cue, note: str) -> str:
     return f"{cue.rule}:{cue.phrase} [{note}]" if note else f"{cue.rule}:{cue.phrase}"
 
 
+def _weak_signs(
+    weaks: list[_Hit], plans: list[_Hit], ctx: _Context, gap: frozenset[str]
+) -> tuple[list[Cue], list[tuple[str, str]]]:
+    """Return the weak signs that count (one per phrase, by group) and the combinations they make."""
+    groups: dict[str, dict[str, Cue]] = {"distress": {}, "farewell": {}, "overdose": {}}
+    near: dict[str, bool] = {"distress": False, "overdose": False}
+    means_starts = sorted(h[1] for h in plans if h[0].group == "means")
+    for hit in weaks:
+        cue = hit[0]
+        group = cue.group
+        seen = groups[group]
+        # A phrase already counted adds nothing, unless it might still be the one near a means.
+        if cue.phrase in seen and (group not in near or near[group] or not means_starts):
+            continue
+        if _judge(hit, ctx, gap)[0] < _HIGH:
+            continue
+        seen.setdefault(cue.phrase, cue)
+        if group in near and not near[group]:
+            near[group] = _within(means_starts, hit[1], _MEANS_WINDOW[group])
+    distress, farewell, overdose = groups["distress"], groups["farewell"], groups["overdose"]
+    if ctx.continuity:
+        farewell = {}
+    combo: list[tuple[str, str]] = []
+    if len(farewell) >= 2:
+        combo.append(("suicide", "farewell+farewell"))
+    if farewell and distress:
+        combo.append(("suicide", "farewell+distress"))
+    if near["distress"]:
+        combo.append(("suicide", "distress+means"))
+    if len(distress) >= 3:
+        combo.append(("suicide", "distress x3"))
+    if near["overdose"]:
+        combo.append(("overdose_intent", "all-of-them+means"))
+    return [*distress.values(), *farewell.values(), *overdose.values()], combo
+
+
 def _decide(ctx: _Context, gap: frozenset[str]) -> Assessment:
     """Combine judged hits into one assessment."""
     evidence: list[str] = []
@@ -1074,48 +1110,20 @@ def _decide(ctx: _Context, gap: frozenset[str]) -> Assessment:
             if (escalate or hit[0].group == "means") and _judge(hit, ctx, gap)[0] >= _HIGH:
                 plans.append(hit)
 
-    groups: dict[str, dict[str, Cue]] = {"distress": {}, "farewell": {}, "overdose": {}}
-    near: dict[str, bool] = {"distress": False, "overdose": False}
-    means_starts = sorted(h[1] for h in plans if h[0].group == "means")
-    for hit in weaks:
-        cue = hit[0]
-        group = cue.group
-        seen = groups[group]
-        # A phrase already counted adds nothing, unless it might still be the one near a means.
-        if cue.phrase in seen and (group not in near or near[group] or not means_starts):
-            continue
-        if _judge(hit, ctx, gap)[0] < _HIGH:
-            continue
-        seen.setdefault(cue.phrase, cue)
-        if group in near and not near[group]:
-            near[group] = _within(means_starts, hit[1], _MEANS_WINDOW[group])
-    distress, farewell, overdose = groups["distress"], groups["farewell"], groups["overdose"]
-    if ctx.continuity:
-        farewell = {}
-    combo: list[tuple[str, str]] = []
-    if len(farewell) >= 2:
-        combo.append(("suicide", "farewell+farewell"))
-    if farewell and distress:
-        combo.append(("suicide", "farewell+distress"))
-    if near["distress"]:
-        combo.append(("suicide", "distress+means"))
-    if len(distress) >= 3:
-        combo.append(("suicide", "distress x3"))
-    if near["overdose"]:
-        combo.append(("overdose_intent", "all-of-them+means"))
-    for cues in (distress, farewell, overdose):
-        for cue in cues.values():
-            evidence.append(_describe(cue, ""))
-    if combo:
-        for category, name in combo:
-            categories.add(category)
-            evidence.append(f"combo:{name}")
-        if level < _HIGH:
-            level = _HIGH
-    elif distress or farewell:
-        categories.add("suicide")
-        if level < _CONCERN:
-            level = _CONCERN
+    if weaks:
+        signs, combo = _weak_signs(weaks, plans, ctx, gap)
+        evidence.extend(_describe(cue, "") for cue in signs)
+        if combo:
+            for category, name in combo:
+                categories.add(category)
+                evidence.append(f"combo:{name}")
+            if level < _HIGH:
+                level = _HIGH
+        elif any(cue.group in ("distress", "farewell") for cue in signs):
+            # Hopelessness or a goodbye on its own.
+            categories.add("suicide")
+            if level < _CONCERN:
+                level = _CONCERN
 
     trigger = _escalation(escalating, plans) if level == _HIGH else None
     if trigger is not None:
