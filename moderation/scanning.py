@@ -282,7 +282,9 @@ class _NonAscii(dict[int, str | None]):
         return " "
 
 
-_HANDLERS: Final = itertools.count()
+# Up to this many non-ASCII characters, the error handler's call per run costs less than
+# folding and translating the whole message.
+_FEW_NON_ASCII: Final = 32
 
 
 def _register(table: _NonAscii) -> None:
@@ -293,8 +295,9 @@ def _register(table: _NonAscii) -> None:
     is ASCII but for a few emoji costs little more than an ASCII one. This gives exactly what
     NFKD and casefold over the whole text would: ASCII characters decompose to themselves and
     never take part in the reordering of combining marks, and casefold maps each character on
-    its own. Each table gets its own handler name, so concurrent scans with different lexicons
-    cannot mix tables.
+    its own. Each table gets its own handler name (from its id: the codec registry keeps the
+    table alive, so the id is never reused), so concurrent scans with different lexicons, or a
+    second copy of this module, cannot mix tables.
     """
     if not all(v is None or v.isascii() for v in table.values()):
         return
@@ -305,7 +308,7 @@ def _register(table: _NonAscii) -> None:
         run = exc.object[exc.start : exc.end]
         return unicodedata.normalize("NFKD", run).casefold().translate(table), exc.end
 
-    name = f"saathi.scanning.{next(_HANDLERS)}"
+    name = f"saathi.scanning.{id(table):x}"
     codecs.register_error(name, handler)
     table.errors = name
 
@@ -318,6 +321,7 @@ _PAIRS: Final = tuple((c + c, c) for c in "abcdefghijklmnopqrstuvwxyz")
 # more. These tables turn bytes into masks with str.translate: 0xFF where a byte equals the
 # previous one, and 0xFF on the letters a-z.
 _SQUEEZE_MIN: Final = 64
+_DOUBLED: Final = re.compile(r"([a-z])\1")
 _SAME_MARK: Final = bytes([0xFF] + [0] * 255)
 _LETTER_MARK: Final = bytes(0xFF if 0x61 <= b <= 0x7A else 0 for b in range(256))
 _NON_ASCII_RUN: Final = re.compile(r"[^\x00-\x7f]+")
@@ -378,6 +382,9 @@ def _squeeze(s: str) -> str:
     """Return s with every run of one repeated letter a-z reduced to that letter."""
     if len(s) >= _SQUEEZE_MIN and s.isascii() and "\x00" not in s:
         return _squeeze_ascii(s.encode("ascii"))
+    # Most short strings (single words) have no doubled letter: one search says so.
+    if _DOUBLED.search(s) is None:
+        return s
     for pair, single in _PAIRS:
         while pair in s:
             s = s.replace(pair, single)
@@ -401,12 +408,19 @@ def _mixed(tok: str, shorthand: Mapping[str, str]) -> str:
 
 def _split(text: str, table: _NonAscii, shorthand: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
     """Return the tokens of text before shorthand, and what each token mixing letters and digits reads as."""
-    if table.errors is not None or text.isascii():
+    if text.isascii() or (
+        table.errors is not None and len(text) - len(text.encode("ascii", "ignore")) <= _FEW_NON_ASCII
+    ):
         # The error handler folds and translates the non-ASCII runs (see _register); one
         # bytes.translate then lower-cases and maps all the ASCII (lower() is casefold() on
         # ASCII; the handler's output is already folded and passes through unchanged).
         b = text.encode("ascii", table.errors or "strict").translate(_ASCII_FOLD, _ASCII_DELETE)
         s = _squeeze_ascii(b)
+    elif table.errors is not None:
+        # Much non-ASCII (another script, an emoji flood): the handler would be one Python call
+        # per run, so fold and translate the whole text at once; the table's output is ASCII.
+        folded = unicodedata.normalize("NFKD", text).casefold().translate(table)
+        s = _squeeze_ascii(folded.encode("ascii").translate(_ASCII_FOLD, _ASCII_DELETE))
     else:
         s = unicodedata.normalize("NFKD", text).casefold()
         if not s.isascii():

@@ -3,6 +3,7 @@
 # ruff: noqa: RUF001  (look-alike letters are the point of the obfuscation cases)
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import random
@@ -13,6 +14,7 @@ from dataclasses import FrozenInstanceError
 
 import pytest
 
+from moderation import scanning
 from moderation.scanning import (
     Assessment,
     Level,
@@ -720,6 +722,14 @@ def test_non_ascii_runs_normalise_as_if_the_whole_message_were_folded(text: str)
     assert normalize(text) == normalize(unicodedata.normalize("NFKD", text).casefold())
 
 
+@pytest.mark.parametrize(
+    "piece", ["Ｉ ｗａｎｔ ｔｏ ｄｉｅ 💊 ", "kіll mysеlf z̷a̶l̵g̴o̷ ", "Straße ΣΑΣ ǅ İ ﬁ ", "a\u200bb 🔪🪦 "]
+)
+def test_much_non_ascii_text_normalises_like_a_little(piece: str) -> None:
+    # A message with a few non-ASCII characters and one with many take different paths.
+    assert normalize(piece * 12) == " ".join([normalize(piece)] * 12)
+
+
 def test_leetspeak_symbols_count_only_inside_words() -> None:
     assert normalize("k!ll k*ll h|gh") == "kil kil hlgh"
     assert normalize("wow! ok | yes * no") == "wow . ok yes no"
@@ -786,6 +796,21 @@ def test_a_non_ascii_emoji_word_in_the_lexicon_does_not_break_scanning() -> None
     lex = compile_lexicon({**SMALL, "normalize": {"emoji": {"🔪": "chāku"}}})
     assert scan("🔪 i want to die 🔪", lex).level is Level.HIGH
     assert scan("i dont want to die’ 🔪", lex).level is Level.NONE
+
+
+def test_lexicons_keep_their_own_emoji_words_even_from_a_second_copy_of_the_module(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each table registers a codec error handler by name; the names must never collide.
+    spec = importlib.util.spec_from_file_location("scanning_copy", scanning.__file__)
+    assert spec is not None and spec.loader is not None
+    copy = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "scanning_copy", copy)  # dataclasses look their module up
+    spec.loader.exec_module(copy)
+    ours = compile_lexicon({**SMALL, "normalize": {"emoji": {"🌹": "rose"}}})
+    theirs = copy.compile_lexicon({**SMALL, "normalize": {"emoji": {"🌹": "tulip"}}})
+    assert normalize("🌹 Ｏｋ", ours) == "rose ok"
+    assert copy.normalize("🌹 Ｏｋ", theirs) == "tulip ok"
 
 
 @pytest.mark.parametrize(
