@@ -862,20 +862,34 @@ def test_every_bundled_rule_says_why() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Adversarial inputs: every regex is linear, so these finish quickly
+# Adversarial inputs: every regex is linear and every step bounded, so these finish quickly
 # --------------------------------------------------------------------------------------------
 
 PATHOLOGICAL = {
     "repeated letters": "a" * 2000,
     "repeated mixed": "k1" * 1000,
     "repeated cue words": "kill myself " * 170,
+    "elongated cue words": "kiiiiiilllll myyyyyseeeeelf " * 72,
     "cue and negation alternating": "not going to kill myself but want to die " * 50,
     "past and present markers": "used to now years ago tonight want to die " * 50,
+    "cue on every line": "want to die\n" * 167,
+    "quoted cues": '"i want to die" he said ' * 84,
+    "every lexicon phrase": " . ".join(load_lexicon().keys[::5])[:2000],
+    "shorthand": "kms rn 2nite u r gonna " * 87,
+    "distinct mixed words": " ".join(f"{chr(97 + i % 26)}{i}{chr(97 + i // 26 % 26)}" for i in range(500))[:2000],
+    "distinct numbers": " ".join(str(i) for i in range(700))[:2000],
     "emoji run": "💊" * 2000,
     "knife emoji run": "🔪🪦" * 1000,
+    "emoji words": ("🔪💊🪦⚰️🪢" * 400)[:2000],
+    "emoji between letters": "a💊" * 1000,
+    "confusable letters": "кіll мyѕеlf " * 167,
+    "another script": "मैं मरना चाहता हूँ " * 105,
+    "ideographs between letters": "字a" * 1000,
     "zalgo": "k" + "\u0336\u0337\u0338" * 660,
     "zero width": "\u200b" * 2000,
+    "zero width between letters": "a\u200b" * 1000,
     "punctuation run": "!?." * 666,
+    "newlines": "\n" * 2000,
     "leet soup": "!|*$@" * 400,
     "digits": "9" * 2000,
     "quotes": '"' * 2000,
@@ -888,15 +902,17 @@ PATHOLOGICAL = {
 
 @pytest.mark.parametrize("text", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
 def test_pathological_input_completes_quickly(text: str) -> None:
-    # Best of several runs, so a busy CI machine's scheduler stalls do not count; a quadratic
-    # blow-up on 2,000 characters would take far longer than this bound on any machine.
+    # CPU time (thread_time), best of several runs, so a busy machine's scheduler does not
+    # count. The slowest of these takes well under 1 ms on the development machine; a
+    # quadratic step on 2,000 characters would take far longer than this bound.
+    assert len(text) >= 1800
     scan(text)  # warm up
     best = float("inf")
     for _ in range(5):
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         scan(text)
-        best = min(best, time.perf_counter() - t0)
-    assert best < 0.025, f"{best * 1000:.1f} ms"
+        best = min(best, time.thread_time() - t0)
+    assert best < 0.005, f"{best * 1000:.1f} ms"
 
 
 def test_repeated_crisis_text_still_pages() -> None:
