@@ -318,7 +318,7 @@ def _register(table: _NonAscii) -> None:
 _PAIRS: Final = tuple((c + c, c) for c in "abcdefghijklmnopqrstuvwxyz")
 # Long ASCII strings compare every byte with the one before it using big-integer XOR (one C
 # pass, no per-letter search): 26 substring searches over 2,000 characters cost several times
-# more. These tables turn bytes into masks with str.translate: 0xFF where a byte equals the
+# more. These tables turn bytes into masks with bytes.translate: 0xFF where a byte equals the
 # previous one, and 0xFF on the letters a-z.
 _SQUEEZE_MIN: Final = 64
 _DOUBLED: Final = re.compile(r"([a-z])\1")
