@@ -181,8 +181,8 @@ class Bench:
 
     # -- clients ----------------------------------------------------------------------------
     def ensure_auth(self, n: int) -> None:
-        if len(self.headers) < n:
-            self.headers = self.t.auth_headers(n)
+        if len(self.headers) < n:  # only the missing ones: a handle can't be taken twice
+            self.headers += self.t.auth_headers(n - len(self.headers), start=len(self.headers))
 
     def connect(self, slugs: list[str], per_room: int) -> Layout:
         w = self.plan.workers

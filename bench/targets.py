@@ -109,8 +109,8 @@ class Target:
     def prepare_rooms(self, slugs: list[str]) -> None:
         """Make sure these rooms exist and are open (nothing to do for the baselines)."""
 
-    def auth_headers(self, n: int) -> list[dict[str, str]]:
-        """Return headers for n distinct clients (cookies for Saathi; only Origin here)."""
+    def auth_headers(self, n: int, start: int = 0) -> list[dict[str, str]]:
+        """Return headers for n distinct clients, numbered from `start` (cookies for Saathi; only Origin here)."""
         return [{"Origin": f"http://127.0.0.1:{self.port}"} for _ in range(n)]
 
     def room_path(self, slug: str, member: int) -> str:
@@ -249,10 +249,10 @@ class Saathi(Target):
         self._manage("shell", "-c", code)
         self.rooms_made.update(todo)
 
-    def auth_headers(self, n: int) -> list[dict[str, str]]:
+    def auth_headers(self, n: int, start: int = 0) -> list[dict[str, str]]:
         """Take n guest passes the way a browser does: GET the form, POST it, keep the cookies."""
         with ThreadPoolExecutor(8) as pool:
-            return list(pool.map(lambda i: self._guest(i), range(n)))
+            return list(pool.map(self._guest, range(start, start + n)))
 
     def _guest(self, i: int) -> dict[str, str]:
         origin = f"http://127.0.0.1:{self.port}"
