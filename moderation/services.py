@@ -763,30 +763,50 @@ def check_mod_action(
     raise ProtocolError(ErrorCode.NOT_ALLOWED, "That isn't available in this room.")
 
 
-@transaction.atomic
-def do_mute(
-    *, room: Room, actor: Participant, target: Target, minutes: int, reason: str = "", now: datetime | None = None
+def _restrict(
+    kind: Restriction.Kind,
+    *,
+    room: Room,
+    actor: Participant,
+    target: Target,
+    reason: str,
+    until: datetime | None,
+    detail: dict[str, Any],
+    in_room: bool = True,
+    programme: str = "",
 ) -> Restriction:
-    """Mute someone in this room for a while; they are told privately, the room is not."""
-    now = now or timezone.now()
-    until = now + timedelta(minutes=minutes)
-    mute = Restriction.objects.create(
-        kind=Restriction.Kind.MUTE,
+    """Record a mute, removal or ban (in this room, or by `programme` when not `in_room`) and audit it."""
+    restriction = Restriction.objects.create(
+        kind=kind,
         author_key=target.author_key,
-        room=room,
+        room=room if in_room else None,
+        programme=programme,
         until=until,
         reason=reason,
         created_by_key=actor.author_key,
     )
     _audit(
         actor=actor,
-        action="mute",
+        action=kind.value,
         room=room,
         target_key=target.author_key,
         target_handle=target.handle,
         reason=reason,
-        detail={"minutes": minutes},
+        detail=detail,
     )
+    return restriction
+
+
+@transaction.atomic
+def do_mute(
+    *, room: Room, actor: Participant, target: Target, minutes: int, reason: str = "", now: datetime | None = None
+) -> Restriction:
+    """Mute someone in this room for a while; they are told privately, the room is not."""
+    now = now or timezone.now()
+    mute = _restrict(
+        Restriction.Kind.MUTE, room=room, actor=actor, target=target, reason=reason,
+        until=now + timedelta(minutes=minutes), detail={"minutes": minutes},
+    )  # fmt: skip
     broadcast.publish_to_author_on_commit(
         author_key=target.author_key,
         room=room.slug,
@@ -838,23 +858,10 @@ def do_remove(
     """Remove someone from this room (for a day unless told otherwise) and close their sockets in it."""
     now = now or timezone.now()
     minutes = minutes or DEFAULT_REMOVE_MINUTES
-    removal = Restriction.objects.create(
-        kind=Restriction.Kind.REMOVE,
-        author_key=target.author_key,
-        room=room,
-        until=now + timedelta(minutes=minutes),
-        reason=reason,
-        created_by_key=actor.author_key,
-    )
-    _audit(
-        actor=actor,
-        action="remove",
-        room=room,
-        target_key=target.author_key,
-        target_handle=target.handle,
-        reason=reason,
-        detail={"minutes": minutes},
-    )
+    removal = _restrict(
+        Restriction.Kind.REMOVE, room=room, actor=actor, target=target, reason=reason,
+        until=now + timedelta(minutes=minutes), detail={"minutes": minutes},
+    )  # fmt: skip
     broadcast.publish_control_on_commit(author_key=target.author_key, action="remove", rooms=[room.slug])
     return removal
 
@@ -873,23 +880,12 @@ def do_ban(
     """Ban someone from every room of this room's fellowship (`everywhere`: from every room); close their sockets."""
     now = now or timezone.now()
     programme = "" if everywhere else room.programme  # a blank programme bars every room (selectors.py)
-    ban = Restriction.objects.create(
-        kind=Restriction.Kind.BAN,
-        author_key=target.author_key,
-        programme=programme,
+    ban = _restrict(
+        Restriction.Kind.BAN, room=room, actor=actor, target=target, reason=reason,
         until=now + timedelta(minutes=minutes) if minutes else None,
-        reason=reason,
-        created_by_key=actor.author_key,
-    )
-    _audit(
-        actor=actor,
-        action="ban",
-        room=room,
-        target_key=target.author_key,
-        target_handle=target.handle,
-        reason=reason,
         detail={"programme": programme or "all", "minutes": minutes},
-    )
+        in_room=False, programme=programme,
+    )  # fmt: skip
     slugs = None if everywhere else list(Room.objects.filter(programme=programme).values_list("slug", flat=True))
     broadcast.publish_control_on_commit(author_key=target.author_key, action="ban", rooms=slugs)
     return ban
