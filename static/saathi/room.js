@@ -22,6 +22,7 @@
   var seen = new Set();      // ids shown, so a resumed or retried message never shows twice
   var pending = new Map();   // client_id -> {body, element}
   var attempt = 0;
+  var retryTimer = null;  // the pending reconnect, if any
   var closedForGood = false;
   var FINAL_CODES = {4401: "Please sign in or join as a guest.", 4403: "You can't join this meeting.", 4404: "This meeting doesn't exist."};
 
@@ -171,11 +172,21 @@
       if (closedForGood) return;
       pending.forEach(function (_, id) { markUnsent(id, "Not sent yet: reconnecting."); });
       attempt += 1;
-      var delay = Math.min(30000, 500 * Math.pow(2, Math.min(attempt, 6))) * (0.5 + Math.random());
+      // Doubling from 0.5 s to 8 s with jitter: never more than 12 s between tries, so someone who
+      // needs the room is back within seconds of the network, without every browser retrying at once.
+      var delay = Math.min(8000, 500 * Math.pow(2, Math.min(attempt, 4))) * (0.5 + Math.random());
       setState("Connection lost. Reconnecting in " + Math.round(delay / 1000) + " s…", "closed");
-      setTimeout(connect, delay);
+      retryTimer = setTimeout(function () { retryTimer = null; connect(); }, delay);
     });
   }
+
+  // Back online (a phone out of a tunnel, wifi again): try now instead of waiting out the delay.
+  window.addEventListener("online", function () {
+    if (retryTimer === null || closedForGood) return;
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    connect();
+  });
 
   els.form.addEventListener("submit", function (event) {
     event.preventDefault();

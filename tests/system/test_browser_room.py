@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -190,3 +191,48 @@ def test_two_guests_meet_in_an_open_room_and_see_each_other_as_plain_text(
     finally:
         desktop_ctx.close()
         phone_ctx.close()
+
+
+def test_after_a_long_outage_the_page_retries_within_seconds_and_at_once_when_the_network_is_back(
+    chromium_path: str, demo_rooms: None, daphne_server: Server, chromium: Browser
+) -> None:
+    """A phone in a tunnel: the delay between tries stays short, and coming back online reconnects at once."""
+    from playwright.sync_api import expect
+
+    server = daphne_server
+    ctx = chromium.new_context(base_url=server.url)
+    ctx.set_default_timeout(TIMEOUT_MS)
+    try:
+        page = ctx.new_page()
+        join_from_home(page, server)
+        state = page.locator("#connection-state")
+
+        def watch(seconds: float) -> list[int]:
+            """The delays the page announces ("Reconnecting in N s") over this many seconds."""
+            seen: list[int] = []
+            for _ in range(int(seconds * 10)):
+                match = re.search(r"Reconnecting in (\d+) s", state.inner_text())
+                if match and (not seen or int(match.group(1)) != seen[-1]):
+                    seen.append(int(match.group(1)))
+                page.wait_for_timeout(100)
+            return seen
+
+        server.kill()  # the meeting's server is gone for a while: every try fails
+        delays = watch(25)
+        assert delays, "the page never said it was reconnecting"
+        assert max(delays) <= 12, f"a browser waited too long between tries: {delays}"
+        assert max(delays) >= 4, f"the delay should grow while the server is away: {delays}"
+
+        ctx.set_offline(True)  # the phone loses its network too; the server comes back meanwhile
+        server.start()
+        for _ in range(300):  # a try made while offline fails and announces its next, long, delay
+            match = re.search(r"Reconnecting in (\d+) s", state.inner_text())
+            if match and int(match.group(1)) >= 5:
+                break
+            page.wait_for_timeout(100)
+        else:
+            raise AssertionError(f"no long delay announced while offline: {state.inner_text()!r}")
+        ctx.set_offline(False)  # the browser fires `online`: the page must not wait out that delay
+        expect(state).to_contain_text("Connected as", timeout=2_500)
+    finally:
+        ctx.close()
