@@ -248,6 +248,10 @@ SAATHI_FLOOD_CLOSE_AFTER = env.int("SAATHI_FLOOD_CLOSE_AFTER", default=20)
 # Any frame, of any type: a cap that stops a client from spinning the server with pings or junk.
 SAATHI_FRAMES_PER_MINUTE = env.int("SAATHI_FRAMES_PER_MINUTE", default=120)
 SAATHI_MAX_SOCKETS_PER_MEMBER = env.int("SAATHI_MAX_SOCKETS_PER_MEMBER", default=3)
+# Sends waiting for the database in one process. Past this, a send is answered `unavailable` at once (nothing
+# stored; the browser retries it with the same client_id) instead of queueing without limit: an overloaded
+# process stays quick to answer, and joins and back-fills still get their turn at the database.
+SAATHI_MAX_SENDS_WAITING = env.int("SAATHI_MAX_SENDS_WAITING", default=64)
 # Per client address (scope["client"]: the peer, or X-Forwarded-For only under `serve --proxy-headers`):
 # sockets open at once, and handshakes ("30/10second;120/minute": a meeting's start from one shared
 # network, then 2 a second). Refused with 4429. 0 / "" turns a cap off. See docs/access-control.md.

@@ -75,6 +75,21 @@ async def test_sending_the_same_client_id_twice_stores_one_message():
     await alice.close()
 
 
+async def test_an_overloaded_process_answers_busy_at_once_and_the_retry_is_stored_once():
+    room = await database_sync_to_async(make_room)()
+    alice, _ = await join(room.slug, await cookie_for(guest_handle="Alice Lotus"))
+    with override_settings(SAATHI_MAX_SENDS_WAITING=0):  # as if this many sends already waited for the database
+        client_id = await alice.send("are you there?")
+        refusal = await alice.frame_of("error")
+    assert refusal["code"] == "unavailable" and refusal["client_id"] == client_id  # retryable, nothing stored
+    assert await database_sync_to_async(Message.objects.filter(room=room).count)() == 0
+    await alice.send("are you there?", client_id=client_id)  # the browser retries with the same client_id
+    stored = await alice.frame_of("message")
+    assert stored["client_id"] == client_id and stored["body"] == "are you there?"
+    assert await database_sync_to_async(Message.objects.filter(room=room).count)() == 1
+    await alice.close()
+
+
 async def test_a_member_who_drops_resumes_with_no_gap_and_no_duplicate():
     room = await database_sync_to_async(make_room)()
     alice_cookie = await cookie_for(guest_handle="Alice Lotus")
