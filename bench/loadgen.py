@@ -25,6 +25,7 @@ import importlib
 import json
 import os
 import resource
+import secrets
 import time
 import uuid
 from array import array
@@ -237,6 +238,9 @@ class Client(asyncio.Protocol):
             return
         if kind == "error":
             self.worker.other[f"error:{frame.get('code')}"] += 1
+            refused = refusal_of(frame.get("client_id"))
+            if refused is not None:  # the server said no to this send (busy, limited): it was never a message
+                self.worker.refused.extend(refused)
             return
         self.worker.other[f"frame:{kind}"] += 1
 
@@ -275,6 +279,28 @@ class Client(asyncio.Protocol):
             self.transport.close()
 
 
+_RUN_BITS = secrets.randbits(64) << 64  # client_ids stay unique across runs against the same database
+
+
+def client_id_for(step: int, msgno: int) -> str:
+    """A UUID client_id that carries the step and message number, so a refusal naming it can be counted.
+
+    Unique per send: a client_id the server has stored already would be answered as a retry.
+    """
+    return str(uuid.UUID(int=_RUN_BITS | (step << 40) | msgno))
+
+
+def refusal_of(client_id: object) -> tuple[int, int] | None:
+    """(step, msgno) of one of this worker's sends, from the client_id an error frame names."""
+    try:
+        value = uuid.UUID(str(client_id)).int
+    except ValueError:
+        return None
+    if value >> 64 != _RUN_BITS >> 64:
+        return None
+    return (value >> 40) & 0xFFFFFF, value & (2**40 - 1)
+
+
 class Worker:
     """One generator process: its clients, its steps, its counters."""
 
@@ -290,6 +316,7 @@ class Worker:
         self.closed_by_server = 0
         self.close_codes: Counter[str] = Counter()
         self.other: Counter[str] = Counter()
+        self.refused: array[int] = array("q")  # flat (step, msgno) pairs of sends refused with an error frame
 
     async def connect(self, specs: list[dict[str, Any]], port: int, concurrency: int, timeout: float) -> dict[str, Any]:
         """Open one client per spec, at most `concurrency` handshakes at a time."""
@@ -355,7 +382,7 @@ class Worker:
                     c = next((x for x in clients if x.open), c)
                 msgno = base + k
                 body = f"bx|{step}|{msgno}|{c.room}|{tsched}|{filler}"
-                if c.send_text(encode(body, str(uuid.uuid4()))):
+                if c.send_text(encode(body, client_id_for(step, msgno))):
                     sent.extend((msgno, c.room, tsched))
                     lags.append((now - tsched) // 1000)
                 else:
@@ -387,6 +414,9 @@ class Worker:
     def collect(self, step: int) -> dict[str, Any]:
         """Hand over everything recorded for a step and forget it."""
         rec = self.steps.pop(step, StepRecord())
+        pairs = self.refused
+        refused = array("q", (pairs[i + 1] for i in range(0, len(pairs), 2) if pairs[i] == step))
+        self.refused = array("q", (x for i in range(0, len(pairs), 2) if pairs[i] != step for x in pairs[i : i + 2]))
         sent = self.sent.pop(step, array("q"))
         per_client = [
             (c.room, c.counts.pop(step, 0), c.id_jumps.pop(step, 0), c.resyncs, c.closed_by_server)
@@ -401,6 +431,7 @@ class Worker:
             "ontime": rec.ontime,
             "per_client": per_client,
             "other": dict(self.other),
+            "refused": refused.tobytes(),
             "close_codes": dict(self.close_codes),
         }
 
