@@ -30,13 +30,17 @@ def service_missing(name: str, url: str, port: int) -> str | None:
     return f"{name} is not reachable at {url}"
 
 
+def skip_or_fail(reason: str) -> None:
+    """Skip a test whose service or tool is missing; under CI=true everything must run, so fail instead."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: every service and tool is required)")
+    pytest.skip(reason)
+
+
 def require_service(name: str, url: str, port: int) -> None:
     reason = service_missing(name, url, port)
-    if reason is None:
-        return
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: services are required)")
-    pytest.skip(reason)
+    if reason is not None:
+        skip_or_fail(reason)
 
 
 @pytest.fixture(autouse=True)

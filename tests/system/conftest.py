@@ -54,7 +54,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import IN_CI
+from tests.conftest import IN_CI, skip_or_fail
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0  # seconds for a server to answer /healthz (two cores, Django start-up, busy CI)
@@ -404,3 +404,48 @@ def live_room(live_db: dict[str, Any]) -> Callable[..., Any]:
         return make_room(**fields)
 
     return make
+
+
+# --- Real browsers (Debian's Chromium through Playwright) ---------------------------------------------------
+
+CHROMIUM = os.environ.get("SAATHI_CHROMIUM", "/usr/bin/chromium")  # Debian's package
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    """Skip (fail under CI=true) when Debian's Chromium isn't installed; ask for it first, before any server."""
+    if not os.path.exists(CHROMIUM):
+        skip_or_fail(f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture
+def chromium(chromium_path: str) -> Iterator[Any]:
+    """A headless Chromium. Ask for it last: sync Playwright runs an event loop, so no ORM calls while it's up."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, timeout=30_000)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def demo_rooms(live_db: dict[str, Any]) -> None:
+    """The demo rooms, committed for the server (seed_demo is idempotent)."""
+    import io
+
+    from django.core.management import call_command
+
+    call_command("seed_demo", stdout=io.StringIO())

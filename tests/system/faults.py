@@ -38,11 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from tests.conftest import IN_CI
+from tests.conftest import skip_or_fail
 from tests.system.conftest import BASE_DIR, free_port
 from tests.system.helpers import guest_cookie
 
@@ -52,11 +51,8 @@ REDIS_SERVER = shutil.which("redis-server")
 
 def need(reason: str | None) -> None:
     """Skip with `reason` (fail under CI=true, where every fault must run)."""
-    if reason is None:
-        return
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: the fault tests must run)")
-    pytest.skip(reason)
+    if reason is not None:
+        skip_or_fail(reason)
 
 
 def _now() -> float:

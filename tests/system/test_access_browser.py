@@ -7,7 +7,6 @@ proves the cookie was there to steal).
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,22 +14,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import IN_CI
-from tests.system.conftest import Server
+from tests.system.conftest import CHROMIUM_ARGS, Server
 from tests.system.helpers import SESSION_COOKIE, guest_cookie
 
 pytestmark = [pytest.mark.system, pytest.mark.browser, pytest.mark.timeout(180)]
 
-CHROMIUM = os.environ.get("SAATHI_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 # Opens the socket and records everything that happens to it; resolves when it closes (or after 8 s).
 PROBE = """
@@ -46,16 +34,6 @@ PROBE = """
   setTimeout(() => resolve(seen), 8000);
 })
 """
-
-
-@pytest.fixture
-def chromium_path() -> str:
-    if not os.path.exists(CHROMIUM):
-        reason = f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(f"{reason}; CI=true requires it")
-        pytest.skip(reason)
-    return CHROMIUM
 
 
 @pytest.fixture

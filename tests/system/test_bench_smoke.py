@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import skip_or_fail
+
 REPO = Path(__file__).resolve().parents[2]
-IN_CI = os.environ.get("CI", "").lower() == "true"
 REDIS_NEEDED = "the benchmark needs redis-server on PATH (it starts a private one on a free port)"
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(420)]
@@ -26,9 +27,7 @@ pytestmark = [pytest.mark.system, pytest.mark.timeout(420)]
 
 def _require_redis() -> None:
     if shutil.which("redis-server") is None:
-        if IN_CI:
-            pytest.fail(f"{REDIS_NEEDED}; CI=true requires it")
-        pytest.skip(REDIS_NEEDED)
+        skip_or_fail(REDIS_NEEDED)
 
 
 def _run_quick(targets: list[str], out: Path) -> dict[str, Any]:
@@ -87,10 +86,7 @@ def test_the_benchmark_measures_every_baseline(tmp_path: Path) -> None:
 def test_the_benchmark_measures_saathi_beside_a_baseline(tmp_path: Path) -> None:
     # Saathi runs on a private PostgreSQL cluster of the benchmark's own (bench/procs.py).
     if not Path("/usr/lib/postgresql").exists() or os.environ.get("BENCH_SMOKE_SAATHI") == "0":
-        reason = "the PostgreSQL server binaries (/usr/lib/postgresql) are not installed"
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail("the PostgreSQL server binaries (/usr/lib/postgresql) are not installed")
     _require_redis()
     doc = _run_quick(["relay", "saathi"], tmp_path / "quick-saathi.json")
     _assert_works(doc, "saathi")

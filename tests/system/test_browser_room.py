@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import io
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
-from django.core.management import call_command
 
-from tests.conftest import IN_CI
 from tests.system.conftest import Server
 
 if TYPE_CHECKING:
@@ -21,50 +16,10 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.system, pytest.mark.browser, pytest.mark.timeout(120)]
 
-CHROMIUM = os.environ.get("SAATHI_CHROMIUM", "/usr/bin/chromium")  # Debian's package
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ROOM = "open-recovery-circle"  # made by `manage.py seed_demo`
 HOSTILE = "<b>x</b><img src=x onerror=alert(1)>"
 TIMEOUT_MS = 15_000  # two cores, shared with other engineers' runs
-
-
-@pytest.fixture
-def chromium_path() -> str:
-    """Skip (fail under CI=true) when Debian's Chromium isn't installed; ask for it first, before any server."""
-    if not os.path.exists(CHROMIUM):
-        reason = f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(f"{reason}; CI=true requires it")
-        pytest.skip(reason)
-    return CHROMIUM
-
-
-@pytest.fixture
-def demo_rooms(live_db: dict[str, Any]) -> None:
-    """The demo rooms, committed for the server (seed_demo is idempotent)."""
-    call_command("seed_demo", stdout=io.StringIO())
-
-
-@pytest.fixture
-def chromium(chromium_path: str) -> Iterator[Browser]:
-    """A headless Chromium. Ask for it last: sync Playwright runs an event loop, so no ORM calls while it's up."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, timeout=30_000)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def join_from_home(page: Page, server: Server, room_name: str = "Open Recovery Circle") -> str:

@@ -17,7 +17,7 @@ from asgiref.sync import async_to_sync
 
 from tests.system.conftest import Server
 from tests.system.helpers import SESSION_COOKIE, member_cookie, staff_cookie
-from tests.system.test_browser_room import TIMEOUT_MS, chromium, chromium_path  # noqa: F401  (fixtures)
+from tests.system.test_browser_room import TIMEOUT_MS
 from tests.system.test_crisis_path import CRISIS, people
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def post(member: Page, text: str) -> None:
 
 
 def test_a_crisis_message_pages_the_on_call_counsellors_open_dashboard_with_sound_and_a_notification(
-    chromium_path: str,  # noqa: F811
+    chromium_path: str,
     live_room: Any,
     start_servers: Callable[..., list[Server]],
     request: pytest.FixtureRequest,

@@ -10,20 +10,17 @@ exact text that was stored.
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.fuzz import strategies as hs
+from tests.system.conftest import CHROMIUM_ARGS
 from tests.system.helpers import SESSION_COOKIE, guest_cookie
 
 pytestmark = [pytest.mark.system, pytest.mark.browser, pytest.mark.timeout(180)]
 
-CHROMIUM = os.environ.get("SAATHI_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]  # fmt: skip
 PAYLOADS = 500
 
 RECORD_VIOLATIONS = """
@@ -76,9 +73,9 @@ def _store(room, bodies: list[str]) -> dict[int, str]:
     return dict(rows)
 
 
-def test_the_worst_stored_payloads_render_as_inert_text(start_servers, live_room, settings, tmp_path: Path):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+def test_the_worst_stored_payloads_render_as_inert_text(
+    chromium_path: str, start_servers, live_room, settings, tmp_path: Path
+):
     from playwright.sync_api import sync_playwright
 
     settings.SAATHI_SEND_RATE = "100000/minute"  # the test process stores 500 messages in a second
@@ -93,7 +90,7 @@ def test_the_worst_stored_payloads_render_as_inert_text(start_servers, live_room
     dialogs: list[str] = []
     console: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context()
             context.add_cookies([{"name": SESSION_COOKIE, "value": cookie_value, "url": server.url}])

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.system.conftest import BASE_DIR, Server
-from tests.system.test_browser_room import CHROMIUM_ARGS, TIMEOUT_MS, chromium, chromium_path  # noqa: F401  (fixtures)
+from tests.system.test_browser_room import TIMEOUT_MS
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext
@@ -50,7 +50,7 @@ def with_cookie(ctx: BrowserContext, server: Server, cookie_header: str) -> None
 
 
 def test_the_directory_shows_a_meeting_in_the_browsers_time_zone(
-    chromium_path: str,  # noqa: F811
+    chromium_path: str,
     live_db: dict,
     daphne_server: Server,
     request: pytest.FixtureRequest,
@@ -89,7 +89,7 @@ def test_the_directory_shows_a_meeting_in_the_browsers_time_zone(
 
 
 def test_a_guest_waits_in_the_waiting_room_shares_once_it_opens_and_the_chair_calls_them(
-    chromium_path: str,  # noqa: F811
+    chromium_path: str,
     live_db: dict,
     daphne_server: Server,
     request: pytest.FixtureRequest,

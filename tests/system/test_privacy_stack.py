@@ -34,7 +34,7 @@ from tests.system.conftest import BASE_DIR, Server
 from tests.system.helpers import connect_room, guest_cookie, member_cookie
 
 # The browser fixtures of test_browser_room (Debian's Chromium through Playwright, the demo rooms).
-from tests.system.test_browser_room import TIMEOUT_MS, chromium, chromium_path, demo_rooms  # noqa: F401
+from tests.system.test_browser_room import TIMEOUT_MS
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Request, WebSocket
@@ -235,11 +235,11 @@ def orm_beside_playwright(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_a_member_deletes_their_account_in_the_browser_and_nothing_left_the_site(
-    chromium_path: str,  # noqa: F811  (the fixtures imported above)
-    demo_rooms: None,  # noqa: F811
+    chromium_path: str,
+    demo_rooms: None,
     daphne_server: Server,
     orm_beside_playwright: None,
-    chromium: Browser,  # noqa: F811
+    chromium: Browser,
 ) -> None:
     from playwright.sync_api import expect
 
