@@ -32,7 +32,6 @@ from django.conf import settings
 from django.db import transaction
 
 from chat import protocol, sockets
-from chat.layers import UNREADABLE_EVENT_ERRORS
 from chat.transport import encode_text_frame
 
 logger = logging.getLogger("saathi.broadcast")
@@ -605,12 +604,6 @@ class Hub:
                 event = await layer.receive(self.channel)
             except asyncio.CancelledError:
                 raise
-            except UNREADABLE_EVENT_ERRORS as exc:
-                # One payload we can't decrypt or decode (another deployment on the same Redis, a stray
-                # publish) is dropped at once; it must not pause delivery for everyone else.
-                self.counters["unreadable_events"] = self.counters.get("unreadable_events", 0) + 1
-                logger.warning("dropped an unreadable channel-layer event (%s)", type(exc).__name__)
-                continue
             except Exception as exc:
                 self.counters["layer_errors"] += 1
                 logger.warning("channel layer receive failed (%s); retrying", type(exc).__name__)

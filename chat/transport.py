@@ -39,11 +39,12 @@ def pending_bytes_probe(send: Any) -> Callable[[], int] | None:
     if transport is None or not hasattr(transport, "dataBuffer"):
         return None
 
-    def pending() -> int:
-        buffered = len(transport.dataBuffer) - getattr(transport, "offset", 0)
-        return buffered + getattr(transport, "_tempDataLen", 0)
+    return functools.partial(_queued_bytes, transport)
 
-    return pending
+
+def _queued_bytes(transport: Any) -> int:
+    """Bytes Twisted still holds for this socket: the write buffer past its offset, and the pending list."""
+    return len(transport.dataBuffer) - getattr(transport, "offset", 0) + getattr(transport, "_tempDataLen", 0)
 
 
 def frame_writer(send: Any) -> Callable[[bytes], bool] | None:
@@ -84,8 +85,7 @@ def _idle_plain_tcp(transport: Any) -> bool:
         and transport.connected
         and not transport.disconnecting
         and not getattr(transport, "_writeDisconnected", True)
-        and not transport._tempDataLen
-        and len(transport.dataBuffer) == transport.offset
+        and not _queued_bytes(transport)
     )
 
 
