@@ -19,6 +19,7 @@ from chat import abuse, protocol, services, sockets
 from chat.broadcast import Hub, Member, author_tag
 from chat.failures import log_failure
 from chat.protocol import CloseCode, ErrorCode, ProtocolError
+from chat.sending import send_queue
 from chat.transport import frame_writer, pending_bytes_probe
 
 logger = logging.getLogger("saathi.consumers")
@@ -195,11 +196,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
                     str(request.client_id),
                 )
             with SENDS_WAITING:
-                result = await database_sync_to_async(services.check_post_message)(
-                    room=self.join.room,
-                    participant=self.join.participant,
-                    body=request.body,
-                    client_id=request.client_id,
+                result = await send_queue().post(
+                    services.SendIntent(self.join.room, self.join.participant, request.body, request.client_id)
                 )
             if not result.created:  # a retry of a stored message: give the sender their copy again
                 await self.send_frame(services.own_message_frame(result.message))

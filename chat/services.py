@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,6 +21,7 @@ from chat.protocol import ErrorCode, ProtocolError
 from chat.protocol import encode as protocol_encode
 from moderation import services as moderation
 from moderation.models import Restriction
+from moderation.scanning import Assessment
 from moderation.selectors import active_mute
 from rooms.models import Meeting, Room
 from rooms.services import chairs_room, meeting_status, queue_handles, room_state
@@ -32,6 +33,16 @@ class PostResult:
     created: bool  # False when this client_id was already stored: the stored copy is returned
 
 
+@dataclass(frozen=True, slots=True)
+class SendIntent:
+    """One `send` frame, as the socket read it: who, where, what, and the client's id for it."""
+
+    room: Room
+    participant: Participant
+    body: str
+    client_id: uuid.UUID
+
+
 def check_post_message(
     *, room: Room, participant: Participant, body: str, client_id: uuid.UUID, now: datetime | None = None
 ) -> PostResult:
@@ -40,74 +51,140 @@ def check_post_message(
     A retry of a message that is already stored (same client_id) always gets the stored copy back, even
     if the rules would now refuse a new one.
     """
+    outcome = post_messages([SendIntent(room, participant, body, client_id)], now=now)[0]
+    if isinstance(outcome, ProtocolError):
+        raise outcome
+    return outcome
+
+
+def post_messages(sends: Sequence[SendIntent], *, now: datetime | None = None) -> list[PostResult | ProtocolError]:
+    """Apply the rules to several sends and store the ones they allow, together: one outcome per send, in order.
+
+    The socket layer hands over every send that arrived while the previous ones were being written (group
+    commit), so a busy process pays for its rule query, its transaction and its commit once per batch, not
+    once per message. Each room's messages are numbered in the order they arrived. A refusal is returned
+    as that send's ProtocolError; a database failure raises, and then nothing in the batch was stored.
+    """
     now = now or timezone.now()
-    try:
-        _check_room_rules(room=room, participant=participant, now=now, cid=str(client_id))
-    except ProtocolError:
-        stored = _stored_copy(room, participant, client_id)
-        if stored is not None:
-            return PostResult(message=stored, created=False)
-        raise
-    try:
-        return do_post_message(room=room, participant=participant, body=body, client_id=client_id)
-    except IntegrityError:  # already stored (a retry, or a race on another socket): return the stored copy
-        stored = _stored_copy(room, participant, client_id)
-        if stored is None:
-            raise
-        return PostResult(message=stored, created=False)
+    switches = _send_switches(sends, now=now)
+    accepting: dict[int, bool] = {}
+    outcomes: list[PostResult | ProtocolError | None] = [None] * len(sends)
+    accepted: list[tuple[int, Assessment]] = []
+    for index, send in enumerate(sends):
+        if (send.room.pk, send.participant.author_key) not in switches:
+            outcomes[index] = ProtocolError(ErrorCode.NOT_FOUND, "This meeting no longer exists.", str(send.client_id))
+            continue
+        current, muted = switches[(send.room.pk, send.participant.author_key)]
+        if current.pk not in accepting:  # the schedule is read once per room per batch
+            accepting[current.pk] = room_state(current, now=now).accepts_messages
+        refusal = _refusal(send, current=current, muted=muted, accepts_messages=accepting[current.pk], now=now)
+        if refusal is None:
+            accepted.append((index, moderation.assess(send.body)))  # scanning before any row is locked
+            continue
+        stored = _stored_copy(send.room, send.participant, send.client_id)
+        outcomes[index] = PostResult(message=stored, created=False) if stored is not None else refusal
+    if accepted:
+        rooms = {key[0]: current for key, (current, _) in switches.items()}
+        for (index, _), result in zip(accepted, _store(sends, accepted, rooms), strict=True):
+            outcomes[index] = result
+    assert all(outcome is not None for outcome in outcomes)  # every send was refused, matched or stored
+    return outcomes  # type: ignore[return-value]
 
 
 def _stored_copy(room: Room, participant: Participant, client_id: uuid.UUID) -> Message | None:
     return Message.objects.filter(room=room, author_key=participant.author_key, client_id=client_id).first()
 
 
-def _check_room_rules(*, room: Room, participant: Participant, now: datetime, cid: str) -> None:
-    """Refuse a send the room's state, a mute, slow mode or the rate limit doesn't allow.
+def _refusal(
+    send: SendIntent, *, current: Room, muted: bool, accepts_messages: bool, now: datetime
+) -> ProtocolError | None:
+    """Why the room's state, a mute, slow mode or the rate limit refuses this send, or None.
 
-    Sending is the hot path: the room's switches, whether it has a schedule and whether this person is
-    muted come back in one query; whether they run the room is only asked when something would refuse them.
+    Whether the sender runs the room is only asked when something would refuse them.
     """
-    current = _room_switches(room=room, author_key=participant.author_key, now=now)
+    room, participant, cid = send.room, send.participant, str(send.client_id)
     runs_room = _lazy(lambda: participant.is_staff_role or chairs_room(room, participant))
-    if not room_state(current, now=now).accepts_messages and not runs_room():
-        raise ProtocolError(ErrorCode.NOT_ALLOWED, "The meeting isn't open for sharing right now.", cid)
+    if not accepts_messages and not runs_room():
+        return ProtocolError(ErrorCode.NOT_ALLOWED, "The meeting isn't open for sharing right now.", cid)
     if current.locked and not runs_room():
-        raise ProtocolError(ErrorCode.LOCKED, "The room is locked by the chair for now.", cid)
-    if current.muted and not runs_room():
+        return ProtocolError(ErrorCode.LOCKED, "The room is locked by the chair for now.", cid)
+    if muted and not runs_room():
         mute = active_mute(author_key=participant.author_key, room=room, now=now)
         until = f" until {mute.until:%H:%M} UTC" if mute is not None and mute.until else ""
-        raise ProtocolError(ErrorCode.MUTED, f"You are muted in this room{until}.", cid)
+        return ProtocolError(ErrorCode.MUTED, f"You are muted in this room{until}.", cid)
     slow = current.slow_mode_seconds
     if slow and not runs_room() and not ratelimit.hit(f"1/{slow}second", "slow", str(room.pk), participant.author_key):
-        raise ProtocolError(ErrorCode.RATE_LIMITED, f"Slow mode: one message every {slow} seconds.", cid)
+        return ProtocolError(ErrorCode.RATE_LIMITED, f"Slow mode: one message every {slow} seconds.", cid)
     if not ratelimit.hit(settings.SAATHI_SEND_RATE, "send", str(room.pk), participant.author_key):
-        raise ProtocolError(ErrorCode.RATE_LIMITED, "You're sending quickly. Take a breath and try again shortly.", cid)
+        return ProtocolError(
+            ErrorCode.RATE_LIMITED, "You're sending quickly. Take a breath and try again shortly.", cid
+        )
+    return None
 
 
-def _room_switches(*, room: Room, author_key: str, now: datetime) -> Room:
-    """The room's send-time switches, plus `has_meeting` and `muted` for this author, in one statement.
+_SWITCH_FIELDS = ("id", "locked", "slow_mode_seconds", "sharing_open", "floor_starts_at", "hold_imminent")
 
-    Written as SQL because it runs for every message: building the same query through the ORM cost more
-    CPU than the round trip itself. The mute test is RestrictionQuerySet.active() for a room or site-wide mute.
+
+def _send_switches(sends: Sequence[SendIntent], *, now: datetime) -> dict[tuple[int, str], tuple[Room, bool]]:
+    """Each (room, author) pair's room switches, whether the room has a schedule, and whether the author is
+    muted there (a room or site-wide mute), in one statement for the whole batch.
+
+    Written as SQL because it runs for every batch of messages: the ORM's query building cost more CPU than
+    the round trip itself. The mute test is RestrictionQuerySet.active().
     """
-    rows = list(Room.objects.raw(_ROOM_SWITCHES_SQL(), [author_key, Restriction.Kind.MUTE.value, now, room.pk]))
-    if not rows:
-        raise Room.DoesNotExist
-    current = rows[0]
-    current.has_meeting, current.muted = bool(current.has_meeting), bool(current.muted)
-    return current
+    pairs = list(dict.fromkeys((send.room.pk, send.participant.author_key) for send in sends))
+    # The mute test's two values come first: its subquery precedes the FROM clause in the statement.
+    params: list[object] = [Restriction.Kind.MUTE.value, now] + [value for pair in pairs for value in pair]
+    with connection.cursor() as cursor:
+        cursor.execute(_SEND_SWITCHES_SQL(len(pairs)), params)
+        rows = cursor.fetchall()
+    rooms: dict[int, Room] = {}
+    found: dict[tuple[int, str], tuple[Room, bool]] = {}
+    convert = _room_field_converters()
+    for row in rows:
+        *room_values, has_meeting, author_key, muted = row
+        room_id = room_values[0]
+        if room_id not in rooms:
+            rooms[room_id] = Room(
+                **{name: to_python(value) for (name, to_python), value in zip(convert, room_values, strict=True)}
+            )
+            rooms[room_id].has_meeting = bool(has_meeting)
+        found[(room_id, author_key)] = (rooms[room_id], bool(muted))
+    return found  # a room deleted under an open socket has no entry
+
+
+def _room_field_converters() -> list[tuple[str, Callable[[object], object]]]:
+    """What the ORM would do to each switch column's raw value (SQLite hands back naive datetimes, 0/1)."""
+    converters = []
+    for name in _SWITCH_FIELDS:
+        column = Room._meta.get_field(name).get_col(Room._meta.db_table)
+        steps = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        converters.append((name, functools.partial(_apply_converters, steps, column)))
+    return converters
+
+
+def _apply_converters(steps: list[Callable[..., object]], column: object, value: object) -> object:
+    for step in steps:
+        value = step(value, column, connection)
+    return value
 
 
 @functools.cache
-def _ROOM_SWITCHES_SQL() -> str:  # built once, from the models' own table names
+def _SEND_SWITCHES_SQL(pair_count: int) -> str:  # built once per batch size, from the models' own table names
     room, meeting, restriction = (m._meta.db_table for m in (Room, Meeting, Restriction))
+    # The batch's (room, author) pairs as a derived table that SQLite and PostgreSQL both read.
+    pairs = " UNION ALL ".join(
+        ["SELECT CAST(%s AS BIGINT) AS room_id, CAST(%s AS VARCHAR(32)) AS author_key"] * pair_count
+    )
+    columns = ", ".join(f"r.{name}" for name in _SWITCH_FIELDS)
     return (
-        "SELECT r.id, r.locked, r.slow_mode_seconds, r.sharing_open, r.floor_starts_at, r.hold_imminent,"  # noqa: S608  # nosec B608: table names from the models
+        f"SELECT {columns},"  # noqa: S608  # nosec B608: table and column names from the models
         f" EXISTS (SELECT 1 FROM {meeting} m WHERE m.room_id = r.id) AS has_meeting,"
-        f" EXISTS (SELECT 1 FROM {restriction} x WHERE x.author_key = %s AND x.kind = %s"
+        " a.author_key,"
+        f" EXISTS (SELECT 1 FROM {restriction} x WHERE x.author_key = a.author_key AND x.kind = %s"
         "   AND (x.room_id = r.id OR x.room_id IS NULL)"
         "   AND x.lifted_at IS NULL AND (x.until IS NULL OR x.until > %s)) AS muted"
-        f" FROM {room} r WHERE r.id = %s"
+        f" FROM ({pairs}) a JOIN {room} r ON r.id = a.room_id"
     )
 
 
@@ -122,11 +199,64 @@ def _lazy(compute: Callable[[], bool]) -> Callable[[], bool]:
     return get
 
 
+def _store(
+    sends: Sequence[SendIntent], accepted: list[tuple[int, Assessment]], rooms: dict[int, Room]
+) -> list[PostResult]:
+    """Store the accepted sends in one transaction; if one was already stored, one at a time instead."""
+    if connection.features.can_return_rows_from_bulk_insert:
+        try:
+            with transaction.atomic():
+                return _store_together(sends, accepted, rooms)
+        except IntegrityError:  # a retry of a stored message, or one client_id twice in this batch
+            pass
+    return [_store_one(sends[index]) for index, _ in accepted]
+
+
+def _store_together(
+    sends: Sequence[SendIntent], accepted: list[tuple[int, Assessment]], rooms: dict[int, Room]
+) -> list[PostResult]:
+    by_room: dict[int, list[int]] = {}
+    for position, (index, _) in enumerate(accepted):
+        by_room.setdefault(sends[index].room.pk, []).append(position)
+    seqs = [0] * len(accepted)
+    for room_id, positions in by_room.items():  # one UPDATE per room takes all its numbers, in arrival order
+        first = _advance_seq(room_id, len(positions)) - len(positions) + 1
+        for offset, position in enumerate(positions):
+            seqs[position] = first + offset
+    messages = Message.objects.bulk_create(
+        [
+            Message(
+                room=sends[index].room,
+                seq=seq,
+                author_key=sends[index].participant.author_key,
+                handle=sends[index].participant.handle,
+                body=sends[index].body,
+                client_id=sends[index].client_id,
+                state=moderation.initial_state(rooms[sends[index].room.pk], assessment),
+            )
+            for (index, assessment), seq in zip(accepted, seqs, strict=True)
+        ]
+    )
+    for (index, assessment), message in zip(accepted, messages, strict=True):
+        _announce(message, sends[index].participant, assessment)
+    return [PostResult(message=message, created=True) for message in messages]
+
+
+def _store_one(send: SendIntent) -> PostResult:
+    try:
+        return do_post_message(room=send.room, participant=send.participant, body=send.body, client_id=send.client_id)
+    except IntegrityError:  # already stored (a retry, or a race on another socket): return the stored copy
+        stored = _stored_copy(send.room, send.participant, send.client_id)
+        if stored is None:
+            raise
+        return PostResult(message=stored, created=False)
+
+
 @transaction.atomic
 def do_post_message(*, room: Room, participant: Participant, body: str, client_id: uuid.UUID) -> PostResult:
     """Store a message with the room's next number, then (after commit) broadcast it."""
     assessment = moderation.assess(body)  # before the room row is locked: scanning is the slow part
-    seq = _next_seq(room.pk)
+    seq = _advance_seq(room.pk, 1)
     message = Message.objects.create(
         room=room,
         seq=seq,
@@ -136,20 +266,29 @@ def do_post_message(*, room: Room, participant: Participant, body: str, client_i
         client_id=client_id,
         state=moderation.initial_state(room, assessment),
     )
-    text, own = encoded_pair(message)
-    broadcast.publish_room_frame_on_commit(
-        slug=room.slug, seq=seq, text=text, own=own, author_key=participant.author_key
-    )
-    if assessment.level.value != "none":  # most messages: no flag, and no savepoint either
-        moderation.do_handle_assessment(message=message, participant=participant, assessment=assessment)
+    _announce(message, participant, assessment)
     return PostResult(message=message, created=True)
 
 
-def _next_seq(room_id: int) -> int:
-    """Take the room's next message number; the row stays locked until commit, so numbers follow commits."""
+def _announce(message: Message, participant: Participant, assessment: Assessment) -> None:
+    """After commit: the frame to the room (peers' and the author's copies), and a flag if the scan raised one."""
+    text, own = encoded_pair(message)
+    broadcast.publish_room_frame_on_commit(
+        slug=message.room.slug, seq=message.seq, text=text, own=own, author_key=participant.author_key
+    )
+    if assessment.level.value != "none":  # most messages: no flag, and no savepoint either
+        moderation.do_handle_assessment(message=message, participant=participant, assessment=assessment)
+
+
+def _advance_seq(room_id: int, count: int) -> int:
+    """Take the room's next `count` message numbers and return the last; the row stays locked until commit,
+    so numbers follow commits."""
     table = connection.ops.quote_name(Room._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq", [room_id])  # noqa: S608  # nosec B608: table name from the model
+        cursor.execute(
+            f"UPDATE {table} SET last_seq = last_seq + %s WHERE id = %s RETURNING last_seq",  # noqa: S608  # nosec B608: table name from the model
+            [count, room_id],
+        )
         return int(cursor.fetchone()[0])
 
 

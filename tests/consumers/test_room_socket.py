@@ -75,6 +75,24 @@ async def test_sending_the_same_client_id_twice_stores_one_message():
     await alice.close()
 
 
+async def test_sends_from_many_sockets_at_once_are_stored_together_and_everyone_sees_one_order(settings):
+    settings.SAATHI_SEND_RATE = "100/second"
+    room = await database_sync_to_async(make_room)()
+    people = [(await join(room.slug, await cookie_for(guest_handle=f"Sender {n}")))[0] for n in range(5)]
+    sent = await asyncio.gather(*(person.send(f"note {n}-{k}") for n, person in enumerate(people) for k in range(4)))
+    seen = []
+    for person in people:
+        frames = [await person.frame_of("message") for _ in range(20)]
+        seen.append([(f["id"], f["body"]) for f in frames])
+        own = {f["client_id"] for f in frames if "client_id" in f}
+        assert len(own) == 4 and own <= set(sent)  # each sender's own four came back as theirs
+    assert [number for number, _ in seen[0]] == list(range(1, 21))  # numbered 1..20, none twice, none missing
+    assert all(order == seen[0] for order in seen)  # the same order on every screen
+    assert await database_sync_to_async(Message.objects.filter(room=room).count)() == 20
+    for person in people:
+        await person.close()
+
+
 async def test_an_overloaded_process_answers_busy_at_once_and_the_retry_is_stored_once():
     room = await database_sync_to_async(make_room)()
     alice, _ = await join(room.slug, await cookie_for(guest_handle="Alice Lotus"))

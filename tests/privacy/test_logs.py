@@ -79,10 +79,10 @@ async def test_a_canary_sent_down_every_room_path_reaches_no_log(all_logs, canar
     assert answer["code"] == "rate_limited"
 
     # A forced failure inside the consumer: the exception's message quotes the member's words.
-    def explode(**kwargs):  # type: ignore[no-untyped-def]
-        raise RuntimeError(f"could not store {kwargs.get('body')!r}")
+    def explode(sends, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError(f"could not store {sends[0].body!r}")
 
-    monkeypatch.setattr(services, "check_post_message", explode)
+    monkeypatch.setattr(services, "post_messages", explode)
     await bob.send(f"boom {canary}")
     assert (await bob.frame_of("error"))["code"] == "invalid"
     monkeypatch.undo()

@@ -1,0 +1,72 @@
+"""Sends wait here to be written together: group commit for the room sockets of one process.
+
+Every send used to take its own trip to the database thread: a thread hop, a rule query, a transaction and
+a commit, one after another, so a busy process was bounded by that one thread's round trips. Now a send
+joins a queue; while the database thread writes one batch, the sends that arrive meanwhile wait, and go
+together in the next one (`chat.services.post_messages`): one hop, one rule query, one transaction, one
+commit. An idle process writes a lone send at once, as before; a busy one writes bigger batches, so it
+does more with the same thread. Each sender still gets its own answer: the stored message or its refusal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import weakref
+
+from channels.db import database_sync_to_async
+
+from chat import services
+from chat.protocol import ProtocolError
+
+BATCH_LIMIT = 128  # sends written in one transaction at most (the consumer's gate keeps the queue shorter)
+
+
+class SendQueue:
+    """The sends of one event loop that wait for the database, written in arrival order, a batch at a time."""
+
+    def __init__(self) -> None:
+        self._waiting: list[tuple[services.SendIntent, asyncio.Future[services.PostResult | ProtocolError]]] = []
+        self._writer: asyncio.Task[None] | None = None  # held, so the running writer isn't garbage-collected
+
+    async def post(self, send: services.SendIntent) -> services.PostResult:
+        """Store `send` (with whatever else is waiting); raise its ProtocolError, or the database's error."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[services.PostResult | ProtocolError] = loop.create_future()
+        self._waiting.append((send, answer))
+        if self._writer is None:
+            # A fresh context: the writer outlives the socket that started it, and must not inherit its state.
+            self._writer = loop.create_task(self._write_all(), context=contextvars.Context())
+        outcome = await answer
+        if isinstance(outcome, ProtocolError):
+            raise outcome
+        return outcome
+
+    async def _write_all(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[:BATCH_LIMIT], self._waiting[BATCH_LIMIT:]
+                try:
+                    outcomes = await database_sync_to_async(services.post_messages)([send for send, _ in batch])
+                except Exception as exc:  # nothing in this batch was stored: every sender hears why
+                    for _, answer in batch:
+                        if not answer.done():
+                            answer.set_exception(exc)
+                    continue
+                for (_, answer), outcome in zip(batch, outcomes, strict=True):
+                    if not answer.done():  # a socket that closed meanwhile no longer waits (its message stands)
+                        answer.set_result(outcome)
+        finally:
+            self._writer = None
+
+
+_QUEUES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SendQueue] = weakref.WeakKeyDictionary()
+
+
+def send_queue() -> SendQueue:
+    """Return the running event loop's queue (daphne runs one loop; tests may run several, one after another)."""
+    loop = asyncio.get_running_loop()
+    queue = _QUEUES.get(loop)
+    if queue is None:
+        queue = _QUEUES[loop] = SendQueue()
+    return queue

@@ -1,0 +1,122 @@
+"""Group commit: sends that waited together are stored together, and each sender still gets its own answer."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.services import participant_for
+from chat.models import Message
+from chat.protocol import ErrorCode, ProtocolError
+from chat.services import PostResult, SendIntent, check_post_message, post_messages
+from moderation import services as moderation
+from moderation.models import Flag
+from rooms.models import Room
+from tests.factories import make_room, make_user
+
+pytestmark = pytest.mark.django_db
+
+CRISIS = "I want to kill myself tonight, I have the pills ready"
+
+
+def member():
+    return participant_for(user=make_user(), session=None)
+
+
+def intent(room, who, body="hello"):
+    return SendIntent(room=room, participant=who, body=body, client_id=uuid.uuid4())
+
+
+def test_a_batch_across_rooms_numbers_each_rooms_messages_in_arrival_order():
+    first, second = make_room(), make_room()
+    ana, ben = member(), member()
+    sends = [
+        intent(first, ana, "a1"),
+        intent(second, ben, "b1"),
+        intent(first, ben, "a2"),
+        intent(first, ana, "a3"),
+        intent(second, ana, "b2"),
+    ]
+    outcomes = post_messages(sends)
+    assert [(o.message.room_id, o.message.seq, o.message.body) for o in outcomes] == [
+        (first.pk, 1, "a1"),
+        (second.pk, 1, "b1"),
+        (first.pk, 2, "a2"),
+        (first.pk, 3, "a3"),
+        (second.pk, 2, "b2"),
+    ]
+    assert all(o.created for o in outcomes)
+    assert list(Message.objects.filter(room=first).values_list("seq", "body")) == [(1, "a1"), (2, "a2"), (3, "a3")]
+    assert Room.objects.get(pk=first.pk).last_seq == 3  # the next send goes on from here
+    assert check_post_message(room=first, participant=ana, body="a4", client_id=uuid.uuid4()).message.seq == 4
+
+
+def test_a_refused_send_in_a_batch_gets_its_own_refusal_and_the_others_are_stored():
+    room = make_room()
+    muted, talker = member(), member()
+    moderation.do_mute(
+        room=room,
+        actor=moderation.Participant(handle="Mod", author_key="u:0", roles=frozenset({"moderator"})),
+        target=moderation.Target(author_key=muted.author_key, handle=muted.handle),
+        minutes=5,
+    )
+    outcomes = post_messages([intent(room, talker, "one"), intent(room, muted, "not me"), intent(room, talker, "two")])
+    assert isinstance(outcomes[1], ProtocolError) and outcomes[1].code == ErrorCode.MUTED
+    assert [o.message.seq for o in (outcomes[0], outcomes[2])] == [1, 2]  # no number skipped for the refusal
+    assert list(Message.objects.filter(room=room).values_list("body", flat=True)) == ["one", "two"]
+
+
+def test_a_retry_in_a_batch_gets_the_stored_copy_and_the_new_sends_are_still_stored():
+    room = make_room()
+    ana, ben = member(), member()
+    earlier = check_post_message(room=room, participant=ana, body="first try", client_id=(cid := uuid.uuid4()))
+    retry = SendIntent(room=room, participant=ana, body="first try", client_id=cid)
+    outcomes = post_messages([intent(room, ben, "new one"), retry, intent(room, ana, "new two")])
+    assert outcomes[1] == PostResult(message=earlier.message, created=False)
+    assert outcomes[0].created and outcomes[2].created
+    assert sorted(Message.objects.filter(room=room).values_list("seq", flat=True)) == [1, 2, 3]
+    assert Message.objects.filter(room=room, client_id=cid).count() == 1
+
+
+def test_the_same_client_id_twice_in_one_batch_is_stored_once():
+    room = make_room()
+    ana = member()
+    send = intent(room, ana, "sent twice in a hurry")
+    outcomes = post_messages([send, send])
+    assert outcomes[0].created and not outcomes[1].created
+    assert outcomes[0].message.pk == outcomes[1].message.pk
+    assert Message.objects.filter(room=room).count() == 1
+
+
+def test_a_crisis_message_in_a_batch_raises_its_flag_and_the_ordinary_ones_do_not():
+    room = make_room()
+    ana, ben = member(), member()
+    outcomes = post_messages([intent(room, ben, "good morning all"), intent(room, ana, CRISIS)])
+    flags = list(Flag.objects.all())
+    assert len(flags) == 1 and flags[0].message_id == outcomes[1].message.pk
+
+
+def test_a_batch_costs_the_same_statements_whatever_its_size(settings):
+    settings.SAATHI_SEND_RATE = "1000/second"  # the per-person limit is not what this counts
+    room = make_room()
+    people = [member() for _ in range(4)]
+
+    def statements(count: int) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            outcomes = post_messages([intent(room, people[n % 4], f"hello {n}") for n in range(count)])
+        assert all(o.created for o in outcomes)
+        return len(captured)
+
+    assert statements(2) == statements(40)  # rules, numbers and rows: one statement each, not one per message
+
+
+def test_a_send_to_a_room_deleted_under_an_open_socket_is_refused_not_lost_in_a_crash():
+    room, gone = make_room(), make_room()
+    ana = member()
+    Room.objects.filter(pk=gone.pk).delete()
+    outcomes = post_messages([intent(gone, ana, "anyone?"), intent(room, ana, "still here")])
+    assert isinstance(outcomes[0], ProtocolError) and outcomes[0].code == ErrorCode.NOT_FOUND
+    assert outcomes[1].created
