@@ -126,6 +126,7 @@ async def test_the_chair_posts_the_readings_closes_sharing_and_times_shares():
     await do(chair_ws, type="chair", action="timer", seconds=180)
     assert (await frame(member, "meeting"))["share_seconds"] == 180
     await do(member, type="hand", up=True)
+    await frame(chair_ws, "queue", handles=["Tara Finch"])  # the chair calls whoever they see waiting
     await do(chair_ws, type="mod", action="next")
     timed = await frame(member, "meeting", speaking="Tara Finch")
     ends = datetime.fromisoformat(timed["timer_ends_at"].replace("Z", "+00:00"))

@@ -366,6 +366,7 @@ async def test_resuming_past_purged_messages_skips_them_without_waiting():
 
     await database_sync_to_async(age_and_purge)()
     alice, connected, _ = await open_socket(f"/ws/rooms/{room.slug}/?after=0", alice_cookie)
+    assert connected
     await alice.frame_of("welcome")
     assert (await alice.frame_of("message"))["body"] == "new three"
     assert (await alice.frame_of("resumed"))["last_id"] == 3
