@@ -19,6 +19,7 @@ import contextvars
 import hashlib
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -141,20 +142,59 @@ def publish_moderation_on_commit(*, frame: dict[str, Any], audience: str, paged:
 def _publish(group: str, event: dict[str, Any]) -> None:
     event.setdefault("eid", uuid.uuid4().hex)
     hub = Hub.current
-    if hub is not None and group != MODERATION_GROUP:
-        hub.accept_local(event)  # this process's members don't wait for Redis
+    if hub is not None and hub.loop is not None and not hub.loop.is_closed():
+        # This process's members don't wait for Redis; the database thread never waits on Redis either.
+        hub.outbox.put(group, event, deliver_here=group != MODERATION_GROUP)
+        return
     layer = get_channel_layer()
     if layer is None:
         return
-    try:
-        if hub is not None and hub.loop is not None and not hub.loop.is_closed():
-            # Fire and forget on the server's loop: the writer's database thread never waits on Redis, and
-            # the publish doesn't inherit the worker thread's context (see Hub.accept_local).
-            _run_on_loop(hub.loop, lambda: _safe_group_send(layer, group, event))
-        else:  # a management command or the worker: no server loop here, so publish and wait
-            async_to_sync(_safe_group_send)(layer, group, event)
+    try:  # a management command or the worker: no server loop here, so publish and wait
+        async_to_sync(_safe_group_send)(layer, group, event)
     except RuntimeError:  # no usable loop (a management command at shutdown): the database still has it
         logger.warning("broadcast skipped: no event loop; members will back-fill from the database")
+
+
+class _Outbox:
+    """What this process publishes, handed to its event loop in order, and sent to Redis a batch at a time.
+
+    Commit callbacks run on the database thread, one per message, and a batch of sends commits many at
+    once. Rather than a task and a Redis round trip each, they queue here; one drain on the loop delivers
+    them to this process's members, then publishes them all in one pipeline (chat/layers.py). One drain
+    runs at a time, so events leave in the order they were committed.
+    """
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self._events: list[tuple[str, dict[str, Any], bool]] = []
+        self._lock = threading.Lock()  # put() runs on the database thread, the drain on the loop
+        self._draining = False
+
+    def put(self, group: str, event: dict[str, Any], *, deliver_here: bool) -> None:
+        with self._lock:
+            self._events.append((group, event, deliver_here))
+            if self._draining:
+                return
+            self._draining = True
+        assert self.hub.loop is not None
+        _run_on_loop(self.hub.loop, self._drain)
+
+    async def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._events:
+                    self._draining = False
+                    return
+                batch, self._events = self._events, []
+            for _, event, deliver_here in batch:
+                if deliver_here:
+                    try:
+                        await self.hub.handle_event(event)
+                    except Exception:
+                        logger.exception("hub could not handle a %s event", event.get("type"))
+            layer = get_channel_layer()
+            if layer is not None:
+                await _safe_group_send_many(layer, batch)
 
 
 def _run_on_loop(loop: asyncio.AbstractEventLoop, make_coroutine: Callable[[], Any]) -> None:
@@ -174,6 +214,17 @@ def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
         return asyncio.get_running_loop() is loop
     except RuntimeError:
         return False
+
+
+async def _safe_group_send_many(layer: Any, batch: list[tuple[str, dict[str, Any], bool]]) -> None:
+    try:
+        if hasattr(layer, "group_send_many"):  # ours (chat/layers.py): one pipeline for the batch
+            await layer.group_send_many(batch)
+        else:  # the in-memory layer of a single-process setup
+            for group, event, _ in batch:
+                await layer.group_send(group, event)
+    except Exception as exc:  # Redis away: the messages are stored; hubs back-fill when it returns
+        logger.warning("channel layer publish failed (%s); members will back-fill", type(exc).__name__)
 
 
 async def _safe_group_send(layer: Any, group: str, event: dict[str, Any]) -> None:
@@ -247,6 +298,7 @@ class Hub:
         self.counters = {"gap_backfills": 0, "member_backfills": 0, "layer_errors": 0}
         self._seen_events: dict[str, None] = {}
         self._slots_refreshed = time.monotonic()
+        self.outbox = _Outbox(self)
 
     # -- life cycle --
     @classmethod
@@ -323,13 +375,6 @@ class Hub:
         return sorted({m.handle for m in room.members.values()}) if room else []
 
     # -- events --
-    def accept_local(self, event: dict[str, Any]) -> None:
-        """Take an event published by this process (may be called from a worker thread)."""
-        loop = self.loop
-        if loop is None or loop.is_closed():
-            return
-        _run_on_loop(loop, lambda: self.handle_event(event))
-
     def _first_sight(self, event: dict[str, Any]) -> bool:
         """Return False for an event this process already handled (its local copy, then the layer's)."""
         eid = event.get("eid")
