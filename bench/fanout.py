@@ -743,7 +743,7 @@ def run_target(target: Target, plan: Plan, use_uvloop: bool, log: Any) -> dict[s
     target.start()
     bench = Bench(target, plan, use_uvloop, log)
     res: dict[str, Any] = {"description": target.description, "errors": []}
-    want = set(plan.scenarios)
+    want = set(plan.scenarios) & (target.only_scenarios or set(plan.scenarios))
     try:
         target.prepare_rooms(all_slugs(plan))
         if "idle" in want:
@@ -847,7 +847,25 @@ def build_table(
                 f"{s / bv:.2f}x" if isinstance(s, (int, float)) and isinstance(bv, (int, float)) and bv else "n/a"
             )
         rows.append(row)
+    rows += _store_cost_rows(results, subject, names, bases)
     return header, rows
+
+
+def _store_cost_rows(
+    results: dict[str, dict[str, Any]], subject: str | None, names: list[str], bases: list[str]
+) -> list[list[str]]:
+    """Capacity with persistence and the crisis scan on, as a fraction of the same server with both off."""
+    off = f"{subject}-nostore"
+    if subject not in results or off not in results:
+        return []
+    rows = []
+    for key, label in (("room200", "room of 200"), ("rooms25", "rooms of 25")):
+        on_dps, off_dps = _get(results[subject], f"{key}.sustained_dps"), _get(results[off], f"{key}.sustained_dps")
+        ratio = f"{on_dps / off_dps:.2f}x" if isinstance(on_dps, (int, float)) and off_dps else "n/a"
+        row = [f"{label}: capacity, persistence + scan on / off"]
+        row += [ratio if name == subject else "" for name in names] + ["" for _ in bases]
+        rows.append(row)
+    return rows
 
 
 def render(header: list[str], rows: list[list[str]], markdown: bool = False) -> str:
@@ -895,7 +913,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a tiny run for smoke tests (under a minute)")
     parser.add_argument(
         "--targets",
-        default="relay,tutorial-redis,tutorial-pubsub,saathi",
+        default="relay,tutorial-redis,tutorial-pubsub,saathi,saathi-nostore",
         help="comma-separated: " + ", ".join(TARGETS),
     )
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/<UTC time>.json)")

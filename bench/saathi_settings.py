@@ -12,3 +12,6 @@ from pathlib import Path
 from config.settings import *  # noqa: F403
 
 STATIC_ROOT = Path(os.environ["BENCH_STATIC_ROOT"])
+
+# The "persistence and crisis scan off" variant (target saathi-nostore) swaps the store for bench/nostore.py.
+SAATHI_SEND_STORE = os.environ.get("BENCH_SEND_STORE", SAATHI_SEND_STORE)  # noqa: F405

@@ -51,6 +51,7 @@ class Target:
     # Whether a skipped message id tells a client it missed something (Saathi's ids increase
     # within a room). The baselines' ids are only unique: they have no gap signal at all.
     id_gap_signals = False
+    only_scenarios: frozenset[str] | None = None  # a variant measured on some scenarios only
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -288,5 +289,18 @@ def _take_cookies(resp: http.client.HTTPResponse, jar: dict[str, str]) -> None:
         jar[name.strip()] = rest.split(";", 1)[0]
 
 
-TARGETS: dict[str, type[Target]] = {t.name: t for t in (Relay, TutorialRedis, TutorialPubSub, Saathi)}
+class SaathiNoStore(Saathi):
+    """Saathi with persistence and the crisis scan switched off (bench/nostore.py), for the on-vs-off row."""
+
+    name = "saathi-nostore"
+    description = "Saathi as above, but messages neither stored nor scanned (bench/nostore.py)"
+    only_scenarios = frozenset({"room200", "rooms25"})  # capacity is all it is for
+
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        env["BENCH_SEND_STORE"] = "bench.nostore.post_messages"
+        return env
+
+
+TARGETS: dict[str, type[Target]] = {t.name: t for t in (Relay, TutorialRedis, TutorialPubSub, Saathi, SaathiNoStore)}
 BASELINES = ("relay", "tutorial-redis", "tutorial-pubsub")

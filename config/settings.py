@@ -252,6 +252,9 @@ SAATHI_MAX_SOCKETS_PER_MEMBER = env.int("SAATHI_MAX_SOCKETS_PER_MEMBER", default
 # stored; the browser retries it with the same client_id) instead of queueing without limit: an overloaded
 # process stays quick to answer, and joins and back-fills still get their turn at the database.
 SAATHI_MAX_SENDS_WAITING = env.int("SAATHI_MAX_SENDS_WAITING", default=64)
+# What stores a batch of sends (chat/sending.py calls it). Always the real store: only the benchmark's
+# "persistence and crisis scan off" variant (bench/nostore.py) points it elsewhere, to measure their cost.
+SAATHI_SEND_STORE = "chat.services.post_messages"
 # Per client address (scope["client"]: the peer, or X-Forwarded-For only under `serve --proxy-headers`):
 # sockets open at once, and handshakes ("30/10second;120/minute": a meeting's start from one shared
 # network, then 2 a second). Refused with 4429. 0 / "" turns a cap off. See docs/access-control.md.

@@ -88,6 +88,13 @@ def test_the_benchmark_measures_saathi_beside_a_baseline(tmp_path: Path) -> None
     if not Path("/usr/lib/postgresql").exists() or os.environ.get("BENCH_SMOKE_SAATHI") == "0":
         skip_or_fail("the PostgreSQL server binaries (/usr/lib/postgresql) are not installed")
     _require_redis()
-    doc = _run_quick(["relay", "saathi"], tmp_path / "quick-saathi.json")
+    doc = _run_quick(["relay", "saathi", "saathi-nostore"], tmp_path / "quick-saathi.json")
     _assert_works(doc, "saathi")
     assert any(h.startswith("saathi/") for h in doc["table"]["header"]), "no ratio columns"
+    # The same server with persistence and the scan off, measured for capacity only, and the on/off row.
+    off = doc["results"]["saathi-nostore"]
+    assert off["errors"] == [] and set(off) >= {"room200", "rooms25"} and "idle" not in off
+    assert all(step["delivered"] > 0 for step in off["room200"]["steps"])
+    column = doc["table"]["header"].index("saathi")
+    on_off = [row for row in doc["table"]["rows"] if "persistence + scan on / off" in row[0]]
+    assert len(on_off) == 2 and all(row[column].endswith("x") for row in on_off), on_off

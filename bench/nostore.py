@@ -1,0 +1,47 @@
+"""A store that keeps nothing: the benchmark's "persistence and crisis scan off" variant of Saathi.
+
+Used only by the `saathi-nostore` target (bench/saathi_settings.py points SAATHI_SEND_STORE here), so the
+benchmark can put a number on what storing every message and scanning it costs: the same server, sockets,
+authentication, sanitising and fan-out, but messages are numbered in memory (one process, fresh rooms),
+not checked against the room's rules, not scanned, and not written. Never used by the site.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.utils import timezone
+
+from chat import broadcast
+from chat.frames import encoded_pair
+from chat.models import Message
+from chat.protocol import ProtocolError
+from chat.services import PostResult, SendIntent
+
+_last_seq: dict[int, int] = {}
+_lock = threading.Lock()
+
+
+def post_messages(sends: Sequence[SendIntent], *, now: datetime | None = None) -> list[PostResult | ProtocolError]:
+    now = now or timezone.now()
+    results: list[PostResult | ProtocolError] = []
+    with _lock:
+        for send in sends:
+            seq = _last_seq[send.room.pk] = _last_seq.get(send.room.pk, send.room.last_seq) + 1
+            message = Message(
+                room=send.room,
+                seq=seq,
+                author_key=send.participant.author_key,
+                handle=send.participant.handle,
+                body=send.body,
+                client_id=send.client_id,
+                created_at=now,
+            )
+            text, own = encoded_pair(message)  # sanitised and encoded as the real store does
+            broadcast.publish_room_frame_on_commit(  # no transaction here: published at once
+                slug=send.room.slug, seq=seq, text=text, own=own, author_key=send.participant.author_key
+            )
+            results.append(PostResult(message=message, created=True))
+    return results
