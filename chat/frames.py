@@ -27,7 +27,12 @@ def message_frame(message: Message, *, own: bool = False) -> dict[str, Any]:
 
 def encoded_pair(message: Message) -> tuple[str | None, str]:
     """Return (text for peers, text for the author): peers get nothing for a held or deleted message."""
-    own = protocol.encode(message_frame(message, own=True))
+    own_frame = message_frame(message, own=True)
+    own = protocol.encode(own_frame)
     if message.state != Message.State.VISIBLE:
         return None, own
-    return protocol.encode(message_frame(message)), own
+    peers_frame = {key: value for key, value in own_frame.items() if key not in _AUTHOR_ONLY}  # rendered once
+    return protocol.encode(peers_frame), own
+
+
+_AUTHOR_ONLY = ("client_id", "held")

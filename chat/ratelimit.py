@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from functools import cache
 
 from django.conf import settings
@@ -30,6 +31,31 @@ def hit(spec: str, *key: str) -> bool:
     except Exception as exc:  # the limiter's store is down: don't block people from talking
         logger.warning("rate limiter unavailable (%s); allowing", type(exc).__name__)
         return True
+
+
+def hit_many(spec: str, keys: list[tuple[str, ...]]) -> list[bool]:
+    """`hit` for several keys at once: one Redis round trip (a pipeline of the library's own script) for all.
+
+    The send path checks a whole batch of messages together (chat/services.py); a round trip per message
+    from the database thread was a tenth of its time under load.
+    """
+    try:
+        limiter, items = _limiter(), _items(spec)
+        storage = limiter.storage
+        acquire = getattr(storage, "lua_acquire_moving_window", None)  # limits' RedisStorage; memory has none
+        if acquire is None:
+            return [all([limiter.hit(item, *key) for item in items]) for key in keys]
+        now = time.time()
+        pipe = storage.get_connection().pipeline(transaction=False)
+        for key in keys:
+            for item in items:  # what MovingWindowRateLimiter.hit -> RedisStorage.acquire_entry runs, queued
+                acquire([storage.prefixed_key(item.key_for(*key))], [now, item.amount, item.get_expiry(), 1], pipe)
+        acquired = pipe.execute()
+    except Exception as exc:  # the limiter's store is down: don't block people from talking
+        logger.warning("rate limiter unavailable (%s); allowing", type(exc).__name__)
+        return [True] * len(keys)
+    per_key = len(items)
+    return [all(acquired[n * per_key : (n + 1) * per_key]) for n in range(len(keys))]
 
 
 def reset() -> None:

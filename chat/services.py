@@ -70,6 +70,7 @@ def post_messages(sends: Sequence[SendIntent], *, now: datetime | None = None) -
     accepting: dict[int, bool] = {}
     outcomes: list[PostResult | ProtocolError | None] = [None] * len(sends)
     accepted: list[tuple[int, Assessment]] = []
+    rate_checked: list[int] = []  # sends the room's rules allow, for the per-person rate limit, all at once
     for index, send in enumerate(sends):
         if (send.room.pk, send.participant.author_key) not in switches:
             outcomes[index] = ProtocolError(ErrorCode.NOT_FOUND, "This meeting no longer exists.", str(send.client_id))
@@ -79,10 +80,27 @@ def post_messages(sends: Sequence[SendIntent], *, now: datetime | None = None) -
             accepting[current.pk] = room_state(current, now=now).accepts_messages
         refusal = _refusal(send, current=current, muted=muted, accepts_messages=accepting[current.pk], now=now)
         if refusal is None:
-            accepted.append((index, moderation.assess(send.body)))  # scanning before any row is locked
-            continue
-        stored = _stored_copy(send.room, send.participant, send.client_id)
-        outcomes[index] = PostResult(message=stored, created=False) if stored is not None else refusal
+            rate_checked.append(index)
+        else:
+            outcomes[index] = refusal
+    within_rate = ratelimit.hit_many(
+        settings.SAATHI_SEND_RATE,
+        [("send", str(sends[i].room.pk), sends[i].participant.author_key) for i in rate_checked],
+    )
+    for index, allowed in zip(rate_checked, within_rate, strict=True):
+        if allowed:
+            accepted.append((index, moderation.assess(sends[index].body)))  # scanning before any row is locked
+        else:
+            outcomes[index] = ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                "You're sending quickly. Take a breath and try again shortly.",
+                str(sends[index].client_id),
+            )
+    for index, outcome in enumerate(outcomes):  # a retry of a stored message gets its copy, whatever the rules
+        if isinstance(outcome, ProtocolError):
+            stored = _stored_copy(sends[index].room, sends[index].participant, sends[index].client_id)
+            if stored is not None:
+                outcomes[index] = PostResult(message=stored, created=False)
     if accepted:
         rooms = {key[0]: current for key, (current, _) in switches.items()}
         for (index, _), result in zip(accepted, _store(sends, accepted, rooms), strict=True):
@@ -98,7 +116,7 @@ def _stored_copy(room: Room, participant: Participant, client_id: uuid.UUID) -> 
 def _refusal(
     send: SendIntent, *, current: Room, muted: bool, accepts_messages: bool, now: datetime
 ) -> ProtocolError | None:
-    """Why the room's state, a mute, slow mode or the rate limit refuses this send, or None.
+    """Why the room's state, a mute or slow mode refuses this send, or None (the rate limit is per batch).
 
     Whether the sender runs the room is only asked when something would refuse them.
     """
@@ -115,10 +133,6 @@ def _refusal(
     slow = current.slow_mode_seconds
     if slow and not runs_room() and not ratelimit.hit(f"1/{slow}second", "slow", str(room.pk), participant.author_key):
         return ProtocolError(ErrorCode.RATE_LIMITED, f"Slow mode: one message every {slow} seconds.", cid)
-    if not ratelimit.hit(settings.SAATHI_SEND_RATE, "send", str(room.pk), participant.author_key):
-        return ProtocolError(
-            ErrorCode.RATE_LIMITED, "You're sending quickly. Take a breath and try again shortly.", cid
-        )
     return None
 
 
@@ -218,9 +232,10 @@ def _store_together(
     by_room: dict[int, list[int]] = {}
     for position, (index, _) in enumerate(accepted):
         by_room.setdefault(sends[index].room.pk, []).append(position)
+    last_seqs = _advance_seqs({room_id: len(positions) for room_id, positions in by_room.items()})
     seqs = [0] * len(accepted)
-    for room_id, positions in by_room.items():  # one UPDATE per room takes all its numbers, in arrival order
-        first = _advance_seq(room_id, len(positions)) - len(positions) + 1
+    for room_id, positions in by_room.items():  # each room's numbers in arrival order
+        first = last_seqs[room_id] - len(positions) + 1
         for offset, position in enumerate(positions):
             seqs[position] = first + offset
     messages = Message.objects.bulk_create(
@@ -256,7 +271,7 @@ def _store_one(send: SendIntent) -> PostResult:
 def do_post_message(*, room: Room, participant: Participant, body: str, client_id: uuid.UUID) -> PostResult:
     """Store a message with the room's next number, then (after commit) broadcast it."""
     assessment = moderation.assess(body)  # before the room row is locked: scanning is the slow part
-    seq = _advance_seq(room.pk, 1)
+    seq = _advance_seqs({room.pk: 1})[room.pk]
     message = Message.objects.create(
         room=room,
         seq=seq,
@@ -280,16 +295,23 @@ def _announce(message: Message, participant: Participant, assessment: Assessment
         moderation.do_handle_assessment(message=message, participant=participant, assessment=assessment)
 
 
-def _advance_seq(room_id: int, count: int) -> int:
-    """Take the room's next `count` message numbers and return the last; the row stays locked until commit,
-    so numbers follow commits."""
+def _advance_seqs(counts: dict[int, int]) -> dict[int, int]:
+    """Take `count` more message numbers in each room; return each room's last. One statement for any number of
+    rooms; the rows stay locked until commit, so numbers follow commits."""
     table = connection.ops.quote_name(Room._meta.db_table)
+    room_ids = sorted(counts)
+    listed = ", ".join(["%s"] * len(room_ids))
     with connection.cursor() as cursor:
+        if len(room_ids) > 1 and connection.features.has_select_for_update:
+            # Lock the rooms in id order first, so two processes' batches can never wait on each other in a
+            # cycle (an UPDATE alone locks in whatever order its plan visits the rows).
+            cursor.execute(f"SELECT id FROM {table} WHERE id IN ({listed}) ORDER BY id FOR UPDATE", room_ids)  # noqa: S608  # nosec B608: table name from the model
+        cases = " ".join(["WHEN %s THEN %s"] * len(room_ids))
         cursor.execute(
-            f"UPDATE {table} SET last_seq = last_seq + %s WHERE id = %s RETURNING last_seq",  # noqa: S608  # nosec B608: table name from the model
-            [count, room_id],
+            f"UPDATE {table} SET last_seq = last_seq + CASE id {cases} END WHERE id IN ({listed}) RETURNING id, last_seq",  # noqa: S608  # nosec B608: table name from the model
+            [value for room_id in room_ids for value in (room_id, counts[room_id])] + room_ids,
         )
-        return int(cursor.fetchone()[0])
+        return {int(room_id): int(last) for room_id, last in cursor.fetchall()}
 
 
 def own_message_frame(message: Message) -> dict:

@@ -101,16 +101,18 @@ def test_a_crisis_message_in_a_batch_raises_its_flag_and_the_ordinary_ones_do_no
 
 def test_a_batch_costs_the_same_statements_whatever_its_size(settings):
     settings.SAATHI_SEND_RATE = "1000/second"  # the per-person limit is not what this counts
-    room = make_room()
+    rooms = [make_room() for _ in range(3)]
     people = [member() for _ in range(4)]
 
     def statements(count: int) -> int:
         with CaptureQueriesContext(connection) as captured:
-            outcomes = post_messages([intent(room, people[n % 4], f"hello {n}") for n in range(count)])
+            outcomes = post_messages([intent(rooms[n % 3], people[n % 4], f"hello {n}") for n in range(count)])
         assert all(o.created for o in outcomes)
         return len(captured)
 
-    assert statements(2) == statements(40)  # rules, numbers and rows: one statement each, not one per message
+    # Rules, numbers and rows: a fixed few statements per batch, not one per message or per room.
+    assert statements(3) == statements(40)
+    assert [Room.objects.get(pk=room.pk).last_seq for room in rooms] == [15, 14, 14]
 
 
 def test_a_send_to_a_room_deleted_under_an_open_socket_is_refused_not_lost_in_a_crash():
@@ -120,3 +122,17 @@ def test_a_send_to_a_room_deleted_under_an_open_socket_is_refused_not_lost_in_a_
     outcomes = post_messages([intent(gone, ana, "anyone?"), intent(room, ana, "still here")])
     assert isinstance(outcomes[0], ProtocolError) and outcomes[0].code == ErrorCode.NOT_FOUND
     assert outcomes[1].created
+
+
+def test_the_rate_limit_counts_each_send_of_a_batch_and_only_that_persons(settings):
+    from chat import ratelimit
+
+    ratelimit.reset()
+    settings.SAATHI_SEND_RATE = "3/minute"
+    room = make_room()
+    hasty, calm = member(), member()
+    outcomes = post_messages([intent(room, hasty, f"quick {n}") for n in range(5)] + [intent(room, calm, "hello")])
+    assert [o.created for o in outcomes[:3]] == [True, True, True]
+    assert all(isinstance(o, ProtocolError) and o.code == ErrorCode.RATE_LIMITED for o in outcomes[3:5])
+    assert outcomes[5].created  # someone else in the same batch is not held back
+    assert [o.message.seq for o in (*outcomes[:3], outcomes[5])] == [1, 2, 3, 4]
