@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -135,9 +136,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.slot = None
             await self.close(code=CloseCode.TOO_MANY)
             return
-        self.join = join
         self.session_touched = time.monotonic()  # the room page's own request just slid the session
         await self.send_frame(join.welcome)
+        # Kept for the socket's life, but not the welcome: its history alone can be tens of KiB per socket.
+        self.join = dataclasses.replace(join, welcome=None)
         self.member = Member(
             conn_id=self.conn_id,
             room=join.room.slug,
