@@ -150,7 +150,7 @@ def _publish(group: str, event: dict[str, Any]) -> None:
     if layer is None:
         return
     try:  # a management command or the worker: no server loop here, so publish and wait
-        async_to_sync(_safe_group_send)(layer, group, event)
+        async_to_sync(_safe_group_send_many)(layer, [(group, event, False)])
     except RuntimeError:  # no usable loop (a management command at shutdown): the database still has it
         logger.warning("broadcast skipped: no event loop; members will back-fill from the database")
 
@@ -224,13 +224,6 @@ async def _safe_group_send_many(layer: Any, batch: list[tuple[str, dict[str, Any
             for group, event, _ in batch:
                 await layer.group_send(group, event)
     except Exception as exc:  # Redis away: the messages are stored; hubs back-fill when it returns
-        logger.warning("channel layer publish failed (%s); members will back-fill", type(exc).__name__)
-
-
-async def _safe_group_send(layer: Any, group: str, event: dict[str, Any]) -> None:
-    try:
-        await layer.group_send(group, event)
-    except Exception as exc:  # Redis away: the message is stored; hubs back-fill when it returns
         logger.warning("channel layer publish failed (%s); members will back-fill", type(exc).__name__)
 
 

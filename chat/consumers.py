@@ -31,25 +31,6 @@ NO_PER_SOCKET_LAYER = "saathi.no-per-socket-layer"
 SESSION_TOUCH_SECONDS = 10 * 60
 
 
-class _SendsWaiting:
-    """How many of this process's sends wait for the database (one event loop, so a plain counter)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def full(self) -> bool:
-        return self.count >= settings.SAATHI_MAX_SENDS_WAITING
-
-    def __enter__(self) -> None:
-        self.count += 1
-
-    def __exit__(self, *exc: object) -> None:
-        self.count -= 1
-
-
-SENDS_WAITING = _SendsWaiting()
-
-
 class RoomConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = NO_PER_SOCKET_LAYER
 
@@ -203,16 +184,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if isinstance(request, protocol.PingRequest):
             await self.send_frame(protocol.pong_frame())
         elif isinstance(request, protocol.SendRequest):
-            if SENDS_WAITING.full():
-                raise ProtocolError(
-                    ErrorCode.UNAVAILABLE,
-                    "The meeting is very busy. Sending again in a moment…",
-                    str(request.client_id),
-                )
-            with SENDS_WAITING:
-                result = await send_queue().post(
-                    services.SendIntent(self.join.room, self.join.participant, request.body, request.client_id)
-                )
+            result = await send_queue().post(
+                services.SendIntent(self.join.room, self.join.participant, request.body, request.client_id)
+            )
             if not result.created:  # a retry of a stored message: give the sender their copy again
                 await self.send_frame(services.own_message_frame(result.message))
         elif isinstance(request, protocol.ResumeRequest):

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from chat import services
-from chat.protocol import ProtocolError
+from chat.protocol import ErrorCode, ProtocolError
 
 BATCH_LIMIT = 128  # sends written in one transaction at most (the consumer's gate keeps the queue shorter)
 
@@ -31,16 +31,29 @@ class SendQueue:
     def __init__(self) -> None:
         self._waiting: list[tuple[services.SendIntent, asyncio.Future[services.PostResult | ProtocolError]]] = []
         self._writer: asyncio.Task[None] | None = None  # held, so the running writer isn't garbage-collected
+        self._unanswered = 0  # sends waiting or being written
 
     async def post(self, send: services.SendIntent) -> services.PostResult:
-        """Store `send` (with whatever else is waiting); raise its ProtocolError, or the database's error."""
+        """Store `send` (with whatever else is waiting); raise its ProtocolError, or the database's error.
+
+        Past SAATHI_MAX_SENDS_WAITING unanswered sends, a send is refused `unavailable` at once (nothing stored;
+        the browser retries it with the same client_id): an overloaded process stays quick to answer.
+        """
+        if self._unanswered >= settings.SAATHI_MAX_SENDS_WAITING:
+            raise ProtocolError(
+                ErrorCode.UNAVAILABLE, "The meeting is very busy. Sending again in a moment…", str(send.client_id)
+            )
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[services.PostResult | ProtocolError] = loop.create_future()
         self._waiting.append((send, answer))
         if self._writer is None:
             # A fresh context: the writer outlives the socket that started it, and must not inherit its state.
             self._writer = loop.create_task(self._write_all(), context=contextvars.Context())
-        outcome = await answer
+        self._unanswered += 1
+        try:
+            outcome = await answer
+        finally:
+            self._unanswered -= 1
         if isinstance(outcome, ProtocolError):
             raise outcome
         return outcome

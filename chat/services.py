@@ -154,7 +154,7 @@ def _send_switches(sends: Sequence[SendIntent], *, now: datetime) -> dict[tuple[
         rows = cursor.fetchall()
     rooms: dict[int, Room] = {}
     found: dict[tuple[int, str], tuple[Room, bool]] = {}
-    convert = _room_field_converters()
+    convert = _room_field_converters(connection.vendor)
     for row in rows:
         *room_values, has_meeting, author_key, muted = row
         room_id = room_values[0]
@@ -167,8 +167,11 @@ def _send_switches(sends: Sequence[SendIntent], *, now: datetime) -> dict[tuple[
     return found  # a room deleted under an open socket has no entry
 
 
-def _room_field_converters() -> list[tuple[str, Callable[[object], object]]]:
-    """What the ORM would do to each switch column's raw value (SQLite hands back naive datetimes, 0/1)."""
+@functools.cache
+def _room_field_converters(vendor: str) -> list[tuple[str, Callable[[object], object]]]:
+    """What the ORM would do to each switch column's raw value (SQLite hands back naive datetimes, 0/1).
+
+    Worked out once per database kind (`vendor`), not per batch: it is the same for every connection."""
     converters = []
     for name in _SWITCH_FIELDS:
         column = Room._meta.get_field(name).get_col(Room._meta.db_table)
