@@ -1,6 +1,11 @@
+import re
 from html.parser import HTMLParser
 
+import nh3
 import pytest
+from django.utils.html import urlize
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chat.sanitize import render_html
 
@@ -51,3 +56,34 @@ def test_email_addresses_do_not_become_mailto_links():
 
 def test_newlines_become_line_breaks():
     assert render_html("one\ntwo") == "one<br>two"
+
+
+_TEXT = st.lists(
+    st.sampled_from(list("ab .,:;!?@/()[]<>&\"'\n\t\r-_#=%é\u00a0") + ["www", "http", "com", "ORG", "&amp;", "x.co"]),
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=_TEXT)
+def test_every_body_renders_exactly_as_the_full_link_pass_would(body):
+    # render_html skips urlize when no word could become a link; what a reader sees must not change.
+    full = nh3.clean(
+        urlize(body, trim_url_limit=60, nofollow=False, autoescape=True).replace("\n", "<br>"),
+        tags={"a", "br"},
+        attributes={"a": {"href"}},
+        url_schemes={"http", "https"},
+        link_rel="nofollow noopener noreferrer",
+    )
+    assert render_html(body) == re.sub(r'<a rel="nofollow noopener noreferrer">(.*?)</a>', r"\1", full, flags=re.S)
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["Day 40 today. Feeling okay, thanks all!", 'I said "no" & <left> the party', "it's 3:30 & i'm ok", "a.b, c.d"],
+)
+def test_everyday_sentences_render_escaped_without_links(body):
+    html = render_html(body)
+    assert "<a" not in html
+    assert "&lt;" in html or "<" not in body
+    assert "&amp;" in html or "&" not in body
