@@ -32,6 +32,7 @@ class SendQueue:
         self._waiting: list[tuple[services.SendIntent, asyncio.Future[services.PostResult | ProtocolError]]] = []
         self._writer: asyncio.Task[None] | None = None  # held, so the running writer isn't garbage-collected
         self._unanswered = 0  # sends waiting or being written
+        self._last_batch_at = float("-inf")  # loop time the last batch started
 
     async def post(self, send: services.SendIntent) -> services.PostResult:
         """Store `send` (with whatever else is waiting); raise its ProtocolError, or the database's error.
@@ -59,8 +60,15 @@ class SendQueue:
         return outcome
 
     async def _write_all(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while self._waiting:
+                # While sends keep coming, start batches at most every SAATHI_SEND_BATCH_INTERVAL: what arrives
+                # in the rest of the interval shares this batch's transaction instead of paying for its own.
+                pause = self._last_batch_at + settings.SAATHI_SEND_BATCH_INTERVAL - loop.time()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                self._last_batch_at = loop.time()
                 batch, self._waiting = self._waiting[:BATCH_LIMIT], self._waiting[BATCH_LIMIT:]
                 try:
                     outcomes = await database_sync_to_async(_store())([send for send, _ in batch])

@@ -252,6 +252,10 @@ SAATHI_MAX_SOCKETS_PER_MEMBER = env.int("SAATHI_MAX_SOCKETS_PER_MEMBER", default
 # stored; the browser retries it with the same client_id) instead of queueing without limit: an overloaded
 # process stays quick to answer, and joins and back-fills still get their turn at the database.
 SAATHI_MAX_SENDS_WAITING = env.int("SAATHI_MAX_SENDS_WAITING", default=64)
+# Batches of sends start at most this often per process (seconds). A lone send is written at once; while sends
+# keep coming, the next batch waits out the rest of the interval so more of them share one transaction (a batch
+# of one costs ~1 ms of CPU, each further message a tenth of that). 0 writes each batch as soon as it can.
+SAATHI_SEND_BATCH_INTERVAL = env.float("SAATHI_SEND_BATCH_INTERVAL", default=0.015)
 # What stores a batch of sends (chat/sending.py calls it). Always the real store: only the benchmark's
 # "persistence and crisis scan off" variant (bench/nostore.py) points it elsewhere, to measure their cost.
 SAATHI_SEND_STORE = "chat.services.post_messages"

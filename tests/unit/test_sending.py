@@ -1,0 +1,68 @@
+"""Group commit's pacing: a lone send is written at once; a stream of sends shares batches."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+
+import pytest
+from django.test import override_settings
+
+from chat.sending import SendQueue
+from chat.services import SendIntent
+
+_BATCH_NUMBERS = itertools.count(1)
+
+
+def recording_store(sends):
+    """Stands in for chat.services.post_messages: answers each send with its body and its batch's number."""
+    batch = next(_BATCH_NUMBERS)  # (the queue imports this by name, perhaps as a second copy of this module)
+    return [(send.body, batch) for send in sends]
+
+
+def batch_sizes(answers) -> list[int]:
+    sizes: dict[int, int] = {}
+    for _, batch in answers:
+        sizes[batch] = sizes.get(batch, 0) + 1
+    return list(sizes.values())
+
+
+def send(body: str) -> SendIntent:
+    return SendIntent(room=None, participant=None, body=body, client_id=uuid.uuid4())  # type: ignore[arg-type]
+
+
+STORE = "tests.unit.test_sending.recording_store"
+pytestmark = pytest.mark.django_db  # the queue's database hop closes stale connections first
+
+
+@override_settings(SAATHI_SEND_STORE=STORE, SAATHI_SEND_BATCH_INTERVAL=0.5)
+async def test_a_send_after_a_quiet_spell_is_written_at_once_not_after_the_interval():
+    queue = SendQueue()
+    assert (await queue.post(send("first")))[0] == "first"
+    await asyncio.sleep(0.6)  # the process goes quiet for longer than the interval
+    started = time.monotonic()
+    assert (await queue.post(send("hello")))[0] == "hello"
+    assert time.monotonic() - started < 0.4  # not held back for the interval
+
+
+@override_settings(SAATHI_SEND_STORE=STORE, SAATHI_SEND_BATCH_INTERVAL=0.1)
+async def test_a_stream_of_sends_is_written_in_a_few_batches_each_sender_answered_in_order():
+    queue = SendQueue()
+
+    async def sender(n: int) -> str:
+        await asyncio.sleep(n * 0.01)  # 20 sends over 0.2 s, each from its own socket
+        return await queue.post(send(f"m{n}"))
+
+    answers = await asyncio.gather(*(sender(n) for n in range(20)))
+    assert [body for body, _ in answers] == [f"m{n}" for n in range(20)]
+    assert [batch for _, batch in answers] == sorted(batch for _, batch in answers)  # written in arrival order
+    assert len(batch_sizes(answers)) <= 5  # about one batch per interval, not one per send
+
+
+@override_settings(SAATHI_SEND_STORE=STORE, SAATHI_SEND_BATCH_INTERVAL=0)
+async def test_with_no_interval_a_send_goes_as_soon_as_the_previous_batch_is_written():
+    queue = SendQueue()
+    answers = [await queue.post(send(f"m{n}")) for n in range(3)]
+    assert batch_sizes(answers) == [1, 1, 1]
