@@ -46,6 +46,10 @@ TICK_SECONDS = 2.0  # roster heartbeat, group refresh and the database safety sw
 ROSTER_TTL_SECONDS = 12.0
 PRESENCE_DEBOUNCE_SECONDS = 0.3
 BACKFILL_BATCH = 200
+# Member back-fills reading the database at once, per process. Every read goes through the process's one
+# database thread; when a burst pauses many members at once, their back-fills must not queue ahead of
+# handshakes and sends by the hundred. Members who need the same rows share one read.
+BACKFILL_READERS = 2
 # A member whose socket holds more than this unread is paused (and later back-filled from the database)
 # instead of letting the server buffer without limit; delivery resumes once it is under the low mark.
 SLOW_MEMBER_BYTES = 1024 * 1024
@@ -290,6 +294,8 @@ class Hub:
         self._start_lock = asyncio.Lock()
         self.counters = {"gap_backfills": 0, "member_backfills": 0, "layer_errors": 0}
         self._seen_events: dict[str, None] = {}
+        self._backfill_readers = asyncio.Semaphore(BACKFILL_READERS)
+        self._backfill_reads: dict[tuple[int, int], asyncio.Future[list[tuple[int, str | None, str | None, str]]]] = {}
         self._slots_refreshed = time.monotonic()
         self.outbox = _Outbox(self)
 
@@ -516,7 +522,7 @@ class Hub:
             while room is not None and member.conn_id in room.members:
                 while member.congested(SLOW_MEMBER_RESUME_BYTES) and member.conn_id in room.members:
                     await asyncio.sleep(0.2)  # let the reader catch up before the next batch
-                rows = await self._fetch_after(room.room_id, member.last_id, BACKFILL_BATCH)
+                rows = await self._read_for_backfill(room.room_id, member.last_id)
                 for seq, text, own, author in rows:
                     if seq <= member.last_id:
                         continue  # numbers missing before `seq` were purged: nothing to wait for
@@ -542,6 +548,20 @@ class Hub:
                 )
         finally:
             member.backfilling = False
+
+    async def _read_for_backfill(self, room_id: int, after: int) -> list[tuple[int, str | None, str | None, str]]:
+        """The next rows after `after` for a member's back-fill: shared with any member who needs the same rows,
+        and at most BACKFILL_READERS such reads at the database at once."""
+        key = (room_id, after)
+        read = self._backfill_reads.get(key)
+        if read is None:
+            read = self._backfill_reads[key] = asyncio.ensure_future(self._gated_read(room_id, after))
+            read.add_done_callback(lambda _: self._backfill_reads.pop(key, None))
+        return await asyncio.shield(read)  # a member leaving mid-read doesn't cancel the others' read
+
+    async def _gated_read(self, room_id: int, after: int) -> list[tuple[int, str | None, str | None, str]]:
+        async with self._backfill_readers:
+            return await self._fetch_after(room_id, after, BACKFILL_BATCH)
 
     async def resume_member(self, member: Member, after: int) -> int:
         """Send a member every message after `after` (their own copy of their own), in order."""

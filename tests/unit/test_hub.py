@@ -146,6 +146,42 @@ async def test_a_member_who_stops_reading_is_paused_then_back_filled_without_a_g
     assert texts(slow) == ["m1", "m2", "m3", "m4", "m5"]
 
 
+async def test_many_paused_members_share_their_back_fill_reads_and_leave_the_database_room(hub):
+    from chat import broadcast
+
+    hub.store.rows = {n: f"m{n}" for n in range(1, 8)}
+    reads = {"calls": 0, "at_once": 0, "most_at_once": 0}
+    plain_fetch = hub.store.fetch_after
+
+    async def slow_fetch(room_id, after, limit):  # a database thread that takes a while per read
+        reads["calls"] += 1
+        reads["at_once"] += 1
+        reads["most_at_once"] = max(reads["most_at_once"], reads["at_once"])
+        await asyncio.sleep(0.02)
+        reads["at_once"] -= 1
+        return await plain_fetch(room_id, after, limit)
+
+    hub._fetch_after = slow_fetch
+    backlog = {"bytes": 0}
+    inboxes: list[list[str]] = []
+    for n in range(30):  # a burst pauses a whole room at the same message
+        inbox: list[str] = []
+        inboxes.append(inbox)
+        reader = member(f"slow{n}", 0, inbox)
+        reader.pending = lambda: backlog["bytes"]
+        await hub.join(reader, room_id=1)
+    await hub.handle_event(event(1))
+    backlog["bytes"] = broadcast.SLOW_MEMBER_BYTES + 1
+    for seq in range(2, 8):
+        await hub.handle_event(event(seq))
+    backlog["bytes"] = 0
+    await hub._tick()
+    await asyncio.sleep(0.5)
+    assert all(texts(inbox) == [f"m{n}" for n in range(1, 8)] for inbox in inboxes)  # nobody missed one
+    assert reads["most_at_once"] <= broadcast.BACKFILL_READERS  # handshakes and sends still get the thread
+    assert reads["calls"] <= 3  # thirty members, one read of the rows they all missed (and a check it's all)
+
+
 def test_a_text_frame_is_encoded_once_as_rfc_6455_says():
     from chat.transport import encode_text_frame
 
