@@ -9,6 +9,12 @@ from daphne.cli import CommandLineInterface
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from chat.server import LeanServer
+
+
+class SaathiCommandLine(CommandLineInterface):  # type: ignore[misc]  # daphne has no type hints
+    server_class = LeanServer  # less memory per idle WebSocket (chat/server.py)
+
 
 class Command(BaseCommand):
     help = "Run daphne on config.asgi with explicit frame/message size limits and pings."
@@ -34,4 +40,4 @@ class Command(BaseCommand):
         if options["proxy_headers"]:
             argv.append("--proxy-headers")
         argv.append("config.asgi:application")
-        CommandLineInterface().run(argv)
+        SaathiCommandLine().run(argv)
