@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
@@ -56,14 +55,3 @@ def same_origin(scope: dict[str, Any]) -> bool:
     domain, _ = split_domain_port(host)
     return validate_host(domain, settings.ALLOWED_HOSTS)
 
-
-class SameOriginValidator:
-    """ASGI middleware: pass same-origin WebSocket handshakes on; deny (HTTP 403) every other one."""
-
-    def __init__(self, application: Any) -> None:
-        self.application = application
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        if scope["type"] == "websocket" and not same_origin(scope):
-            return await WebsocketDenier()(scope, receive, send)
-        return await self.application(scope, receive, send)
