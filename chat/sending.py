@@ -22,31 +22,34 @@ from django.utils.module_loading import import_string
 from chat import services
 from chat.protocol import ErrorCode, ProtocolError
 
-BATCH_LIMIT = 128  # sends written in one transaction at most (the consumer's gate keeps the queue shorter)
+BATCH_LIMIT = 128  # sends written in one transaction at most
 
 
 class SendQueue:
     """The sends of one event loop that wait for the database, written in arrival order, a batch at a time."""
 
     def __init__(self) -> None:
-        self._waiting: list[tuple[services.SendIntent, asyncio.Future[services.PostResult | ProtocolError]]] = []
+        # Each waiting send, the future its socket awaits, and the loop time it arrived.
+        self._waiting: list[tuple[services.SendIntent, asyncio.Future[services.PostResult | ProtocolError], float]] = []
         self._writer: asyncio.Task[None] | None = None  # held, so the running writer isn't garbage-collected
         self._unanswered = 0  # sends waiting or being written
         self._last_batch_at = float("-inf")  # loop time the last batch started
+        self._writing_since: float | None = None  # arrival of the oldest send in the batch being written
 
     async def post(self, send: services.SendIntent) -> services.PostResult:
         """Store `send` (with whatever else is waiting); raise its ProtocolError, or the database's error.
 
-        Past SAATHI_MAX_SENDS_WAITING unanswered sends, a send is refused `unavailable` at once (nothing stored;
-        the browser retries it with the same client_id): an overloaded process stays quick to answer.
+        When the process is overloaded (a send has waited over SAATHI_MAX_SEND_WAIT seconds for the database, or
+        SAATHI_MAX_SENDS_WAITING sends wait), a send is refused `unavailable` at once (nothing stored; the browser
+        retries it with the same client_id): an overloaded process stays quick to answer.
         """
-        if self._unanswered >= settings.SAATHI_MAX_SENDS_WAITING:
+        loop = asyncio.get_running_loop()
+        if self.overloaded(loop.time()):
             raise ProtocolError(
                 ErrorCode.UNAVAILABLE, "The meeting is very busy. Sending again in a moment…", str(send.client_id)
             )
-        loop = asyncio.get_running_loop()
         answer: asyncio.Future[services.PostResult | ProtocolError] = loop.create_future()
-        self._waiting.append((send, answer))
+        self._waiting.append((send, answer, loop.time()))
         if self._writer is None:
             # A fresh context: the writer outlives the socket that started it, and must not inherit its state.
             self._writer = loop.create_task(self._write_all(), context=contextvars.Context())
@@ -59,6 +62,15 @@ class SendQueue:
             raise outcome
         return outcome
 
+    def overloaded(self, now: float) -> bool:
+        """Whether sends wait too long, or too many wait: by time, so a burst from many sockets at once that the
+        database thread clears in a few batches is not refused, and a stalled database is noticed quickly."""
+        if self._unanswered >= settings.SAATHI_MAX_SENDS_WAITING:
+            return True
+        if self._writing_since is not None:  # the batch being written holds the oldest sends
+            return now - self._writing_since > settings.SAATHI_MAX_SEND_WAIT
+        return bool(self._waiting) and now - self._waiting[0][2] > settings.SAATHI_MAX_SEND_WAIT
+
     async def _write_all(self) -> None:
         loop = asyncio.get_running_loop()
         try:
@@ -70,14 +82,17 @@ class SendQueue:
                     await asyncio.sleep(pause)
                 self._last_batch_at = loop.time()
                 batch, self._waiting = self._waiting[:BATCH_LIMIT], self._waiting[BATCH_LIMIT:]
+                self._writing_since = batch[0][2]
                 try:
-                    outcomes = await database_sync_to_async(_store())([send for send, _ in batch])
+                    outcomes = await database_sync_to_async(_store())([send for send, _, _ in batch])
                 except Exception as exc:  # nothing in this batch was stored: every sender hears why
-                    for _, answer in batch:
+                    for _, answer, _ in batch:
                         if not answer.done():
                             answer.set_exception(exc)
                     continue
-                for (_, answer), outcome in zip(batch, outcomes, strict=True):
+                finally:
+                    self._writing_since = None
+                for (_, answer, _), outcome in zip(batch, outcomes, strict=True):
                     if not answer.done():  # a socket that closed meanwhile no longer waits (its message stands)
                         answer.set_result(outcome)
         finally:

@@ -248,10 +248,13 @@ SAATHI_FLOOD_CLOSE_AFTER = env.int("SAATHI_FLOOD_CLOSE_AFTER", default=20)
 # Any frame, of any type: a cap that stops a client from spinning the server with pings or junk.
 SAATHI_FRAMES_PER_MINUTE = env.int("SAATHI_FRAMES_PER_MINUTE", default=120)
 SAATHI_MAX_SOCKETS_PER_MEMBER = env.int("SAATHI_MAX_SOCKETS_PER_MEMBER", default=3)
-# Sends waiting for the database in one process. Past this, a send is answered `unavailable` at once (nothing
-# stored; the browser retries it with the same client_id) instead of queueing without limit: an overloaded
-# process stays quick to answer, and joins and back-fills still get their turn at the database.
-SAATHI_MAX_SENDS_WAITING = env.int("SAATHI_MAX_SENDS_WAITING", default=64)
+# When a process is overloaded, a send is answered `unavailable` at once (nothing stored; the browser retries it
+# with the same client_id) instead of queueing without limit: an overloaded process stays quick to answer, and
+# joins and back-fills still get their turn at the database. Overloaded: a send has waited for the database
+# longer than SAATHI_MAX_SEND_WAIT seconds, or SAATHI_MAX_SENDS_WAITING sends wait. The wait is the signal (a
+# burst from many sockets at once is written in a few batches); the count only bounds memory.
+SAATHI_MAX_SEND_WAIT = env.float("SAATHI_MAX_SEND_WAIT", default=1.0)
+SAATHI_MAX_SENDS_WAITING = env.int("SAATHI_MAX_SENDS_WAITING", default=1024)
 # Batches of sends start at most this often per process (seconds). A lone send is written at once; while sends
 # keep coming, the next batch waits out the rest of the interval so more of them share one transaction (a batch
 # of one costs ~1 ms of CPU, each further message a tenth of that). 0 writes each batch as soon as it can.

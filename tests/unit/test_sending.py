@@ -10,6 +10,7 @@ import uuid
 import pytest
 from django.test import override_settings
 
+from chat.protocol import ErrorCode, ProtocolError
 from chat.sending import SendQueue
 from chat.services import SendIntent
 
@@ -66,3 +67,24 @@ async def test_with_no_interval_a_send_goes_as_soon_as_the_previous_batch_is_wri
     queue = SendQueue()
     answers = [await queue.post(send(f"m{n}")) for n in range(3)]
     assert batch_sizes(answers) == [1, 1, 1]
+
+
+def slow_store(sends):
+    """A database that takes 0.4 s over every batch."""
+    time.sleep(0.4)
+    return [(send.body, 0) for send in sends]
+
+
+@override_settings(SAATHI_SEND_STORE="tests.unit.test_sending.slow_store", SAATHI_MAX_SEND_WAIT=0.2)
+async def test_once_a_send_has_waited_too_long_new_sends_are_refused_busy_and_the_waiting_ones_still_stored():
+    queue = SendQueue()
+    first = asyncio.ensure_future(queue.post(send("first")))
+    await asyncio.sleep(0.05)
+    burst = [asyncio.ensure_future(queue.post(send(f"burst {n}"))) for n in range(30)]  # many sockets at once
+    await asyncio.sleep(0.25)  # "first" has now waited longer than the limit
+    with pytest.raises(ProtocolError) as refused:
+        await queue.post(send("late"))
+    assert refused.value.code == ErrorCode.UNAVAILABLE  # the sender is told at once, and may retry
+    assert (await first)[0] == "first"
+    assert [body for body, _ in await asyncio.gather(*burst)] == [f"burst {n}" for n in range(30)]  # none refused
+    assert (await queue.post(send("later")))[0] == "later"  # caught up: accepted again
