@@ -2,7 +2,10 @@
 
 CHANNEL_LAYER picks `redis` (channels_redis.core.RedisChannelLayer) or `pubsub`
 (channels_redis.pubsub.RedisPubSubChannelLayer); REDIS_URL says where Redis is. Both layers
-keep the library's defaults, as a reader of the tutorial would.
+keep the library's defaults, as a reader of the tutorial would, with one exception: redis-py 8 caps a
+connection pool at 100 connections by default (it was unlimited before), and RedisChannelLayer then fails
+handshakes with HTTP 500 ("Too many connections") when a thousand sockets connect or leave at once. The
+pool is given back its old, unlimited size, so the baseline measures Channels, not that new default.
 """
 
 import os
@@ -25,6 +28,6 @@ _REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": _BACKENDS[os.environ.get("CHANNEL_LAYER", "redis")],
-        "CONFIG": {"hosts": [_REDIS_URL]},
+        "CONFIG": {"hosts": [{"address": _REDIS_URL, "max_connections": 2**31}]},  # redis-py < 8's default
     }
 }
