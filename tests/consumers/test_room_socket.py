@@ -115,10 +115,11 @@ async def test_a_member_who_drops_resumes_with_no_gap_and_no_duplicate():
     bob, _ = await join(room.slug, await cookie_for(guest_handle="Bob Heron"))
     await bob.send("one")
     seen = (await alice.frame_of("message"))["id"]
+    assert (await bob.frame_of("message"))["body"] == "one"  # bob's own copy, so each wait below is for its send
     await alice.close()
     for body in ("two", "three", "four"):
         await bob.send(body)
-        await bob.frame_of("message")
+        assert (await bob.frame_of("message"))["body"] == body  # stored before alice comes back
     alice, connected, _ = await open_socket(f"/ws/rooms/{room.slug}/?after={seen}", alice_cookie)
     assert connected
     await alice.frame_of("welcome")
