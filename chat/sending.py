@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import math
 import weakref
 from collections.abc import Callable
 
@@ -23,6 +24,7 @@ from chat import services
 from chat.protocol import ErrorCode, ProtocolError
 
 BATCH_LIMIT = 128  # sends written in one transaction at most
+RATE_WINDOW_INTERVALS = 3  # the send rate that decides pacing is averaged over about this many batch intervals
 
 
 class SendQueue:
@@ -35,6 +37,8 @@ class SendQueue:
         self._unanswered = 0  # sends waiting or being written
         self._last_batch_at = float("-inf")  # loop time the last batch started
         self._writing_since: float | None = None  # arrival of the oldest send in the batch being written
+        self._rate = 0.0  # sends per second, a moving average (see _arrival)
+        self._rate_at = 0.0  # loop time of the last send counted in it
 
     async def post(self, send: services.SendIntent) -> services.PostResult:
         """Store `send` (with whatever else is waiting); raise its ProtocolError, or the database's error.
@@ -49,6 +53,7 @@ class SendQueue:
                 ErrorCode.UNAVAILABLE, "The meeting is very busy. Sending again in a moment…", str(send.client_id)
             )
         answer: asyncio.Future[services.PostResult | ProtocolError] = loop.create_future()
+        self._arrival(loop.time())
         self._waiting.append((send, answer, loop.time()))
         if self._writer is None:
             # A fresh context: the writer outlives the socket that started it, and must not inherit its state.
@@ -71,13 +76,33 @@ class SendQueue:
             return now - self._writing_since > settings.SAATHI_MAX_SEND_WAIT
         return bool(self._waiting) and now - self._waiting[0][2] > settings.SAATHI_MAX_SEND_WAIT
 
+    def _arrival(self, now: float) -> None:
+        """Count a send in the moving average of the send rate (exponentially weighted, so it costs two sums)."""
+        self._rate = self._decayed_rate(now) + 1 / self._rate_window()
+        self._rate_at = now
+
+    def _decayed_rate(self, now: float) -> float:
+        return self._rate * math.exp((self._rate_at - now) / self._rate_window())
+
+    @staticmethod
+    def _rate_window() -> float:
+        return max(settings.SAATHI_SEND_BATCH_INTERVAL, 0.001) * RATE_WINDOW_INTERVALS
+
+    def _pause_before_batch(self, now: float) -> float:
+        """How long to let sends gather before the next batch: while sends come faster than one per
+        SAATHI_SEND_BATCH_INTERVAL, batches start at most that often, so what arrives meanwhile shares one
+        transaction instead of paying for its own. Slower than that, a send rarely has company to wait for, and
+        waiting would only delay it (a meeting's usual pace, and a pair of sends from two people at once)."""
+        interval = settings.SAATHI_SEND_BATCH_INTERVAL
+        if self._decayed_rate(now) * interval < 1:
+            return 0.0
+        return self._last_batch_at + interval - now
+
     async def _write_all(self) -> None:
         loop = asyncio.get_running_loop()
         try:
             while self._waiting:
-                # While sends keep coming, start batches at most every SAATHI_SEND_BATCH_INTERVAL: what arrives
-                # in the rest of the interval shares this batch's transaction instead of paying for its own.
-                pause = self._last_batch_at + settings.SAATHI_SEND_BATCH_INTERVAL - loop.time()
+                pause = self._pause_before_batch(loop.time())
                 if pause > 0:
                     await asyncio.sleep(pause)
                 self._last_batch_at = loop.time()

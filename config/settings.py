@@ -255,9 +255,10 @@ SAATHI_MAX_SOCKETS_PER_MEMBER = env.int("SAATHI_MAX_SOCKETS_PER_MEMBER", default
 # burst from many sockets at once is written in a few batches); the count only bounds memory.
 SAATHI_MAX_SEND_WAIT = env.float("SAATHI_MAX_SEND_WAIT", default=1.0)
 SAATHI_MAX_SENDS_WAITING = env.int("SAATHI_MAX_SENDS_WAITING", default=1024)
-# Batches of sends start at most this often per process (seconds). A lone send is written at once; while sends
-# keep coming, the next batch waits out the rest of the interval so more of them share one transaction (a batch
-# of one costs ~1 ms of CPU, each further message a tenth of that). 0 writes each batch as soon as it can.
+# Batches of sends start at most this often per process (seconds) while sends come faster than one per interval
+# (averaged over the last few intervals): the next batch waits out the rest of the interval so more of them share one
+# transaction (a batch of one costs ~1 ms of CPU, each further message a tenth of that). Slower than that, every
+# send is written at once. 0 writes each batch as soon as it can.
 SAATHI_SEND_BATCH_INTERVAL = env.float("SAATHI_SEND_BATCH_INTERVAL", default=0.015)
 # What stores a batch of sends (chat/sending.py calls it). Always the real store: only the benchmark's
 # "persistence and crisis scan off" variant (bench/nostore.py) points it elsewhere, to measure their cost.
