@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import time
 from functools import cache
+from typing import Any
 
 from django.conf import settings
 from limits import RateLimitItem, parse_many, storage, strategies
+from redis.exceptions import NoScriptError
 
 logger = logging.getLogger("saathi.ratelimit")
 
@@ -46,16 +48,31 @@ def hit_many(spec: str, keys: list[tuple[str, ...]]) -> list[bool]:
         if acquire is None:
             return [all([limiter.hit(item, *key) for item in items]) for key in keys]
         now = time.time()
-        pipe = storage.get_connection().pipeline(transaction=False)
-        for key in keys:
-            for item in items:  # what MovingWindowRateLimiter.hit -> RedisStorage.acquire_entry runs, queued
-                acquire([storage.prefixed_key(item.key_for(*key))], [now, item.amount, item.get_expiry(), 1], pipe)
-        acquired = pipe.execute()
+        calls = [
+            # what MovingWindowRateLimiter.hit -> RedisStorage.acquire_entry runs, by the script's digest
+            (storage.prefixed_key(item.key_for(*key)), now, item.amount, item.get_expiry(), 1)
+            for key in keys
+            for item in items
+        ]
+        try:
+            acquired = _evalsha_all(storage.get_connection(), acquire.sha, calls)
+        except NoScriptError:  # Redis restarted, or its scripts were flushed: load it once and go again
+            storage.get_connection().script_load(acquire.script)
+            acquired = _evalsha_all(storage.get_connection(), acquire.sha, calls)
     except Exception as exc:  # the limiter's store is down: don't block people from talking
         logger.warning("rate limiter unavailable (%s); allowing", type(exc).__name__)
         return [True] * len(keys)
     per_key = len(items)
     return [all(acquired[n * per_key : (n + 1) * per_key]) for n in range(len(keys))]
+
+
+def _evalsha_all(client: Any, sha: str, calls: list[tuple[Any, ...]]) -> list[Any]:
+    """One pipeline of EVALSHA calls (one key each). Not the library's own script call inside a pipeline: that
+    asks Redis whether the script exists before every pipeline, a second round trip for every batch."""
+    pipe = client.pipeline(transaction=False)
+    for key, *args in calls:
+        pipe.evalsha(sha, 1, key, *args)
+    return pipe.execute()
 
 
 def reset() -> None:
