@@ -112,6 +112,12 @@ if "postgresql" in DATABASES["default"]["ENGINE"]:
     # Values travel apart from the SQL text, so a failing statement in PostgreSQL's log shows `$1`, never
     # a message body (with client-side binding the log would quote what a member wrote).
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+    # A statement run this many times on a connection is prepared there (psycopg's own cache), so PostgreSQL
+    # stops parsing and planning the send path's few statements for every batch. Django turns this off by
+    # default for the sake of transaction-mode poolers (PgBouncer before 1.21); Saathi connects directly.
+    # Empty = off.
+    prepare_after = env.str("SAATHI_DB_PREPARE_THRESHOLD", default="5")
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = int(prepare_after) if prepare_after else None
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # WAL lets the room page read while a message is being written; a timeout instead of "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).update(
