@@ -136,3 +136,33 @@ def test_the_rate_limit_counts_each_send_of_a_batch_and_only_that_persons(settin
     assert all(isinstance(o, ProtocolError) and o.code == ErrorCode.RATE_LIMITED for o in outcomes[3:5])
     assert outcomes[5].created  # someone else in the same batch is not held back
     assert [o.message.seq for o in (*outcomes[:3], outcomes[5])] == [1, 2, 3, 4]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_a_batch_is_numbered_and_committed_by_one_write_and_a_retry_still_gets_its_copy():
+    # The server's case: no transaction around the batch (PostgreSQL writes it in one statement).
+    first, second = make_room(), make_room()
+    ana, ben = member(), member()
+    sends = [intent(first, ana, "a1"), intent(second, ben, "b1"), intent(first, ben, "a2")]
+    with CaptureQueriesContext(connection) as queries:
+        outcomes = post_messages(sends)
+    assert [(o.message.room_id, o.message.seq, o.created) for o in outcomes] == [
+        (first.pk, 1, True),
+        (second.pk, 1, True),
+        (first.pk, 2, True),
+    ]
+    if connection.vendor == "postgresql":
+        assert len(queries) == 2  # the rooms' rules, then numbering and inserting together
+    assert list(Message.objects.filter(room=first).values_list("seq", "body", "handle")) == [
+        (1, "a1", ana.handle),
+        (2, "a2", ben.handle),
+    ]
+    assert [o.message.pk for o in outcomes] == [
+        Message.objects.get(room=o.message.room_id, seq=o.message.seq).pk for o in outcomes
+    ]
+    assert (Room.objects.get(pk=first.pk).last_seq, Room.objects.get(pk=second.pk).last_seq) == (2, 1)
+    retry = SendIntent(room=first, participant=ana, body="a1", client_id=sends[0].client_id)
+    again = post_messages([retry, intent(first, ana, "a3")])
+    assert (again[0].created, again[0].message.seq) == (False, 1)  # the stored copy, not a second message
+    assert (again[1].created, again[1].message.seq) == (True, 3)  # no number skipped by the failed attempt
+    assert Message.objects.filter(room=first).count() == 3
