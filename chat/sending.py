@@ -77,7 +77,7 @@ class SendQueue:
         return bool(self._waiting) and now - self._waiting[0][2] > settings.SAATHI_MAX_SEND_WAIT
 
     def _arrival(self, now: float) -> None:
-        """Count a send in the moving average of the send rate (exponentially weighted, so it costs two sums)."""
+        """Count a send in the moving average of the send rate (exponentially weighted: one `exp` per send)."""
         self._rate = self._decayed_rate(now) + 1 / self._rate_window()
         self._rate_at = now
 

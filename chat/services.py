@@ -218,7 +218,7 @@ def _lazy(compute: Callable[[], bool]) -> Callable[[], bool]:
 
 def _store(
     sends: Sequence[SendIntent], accepted: list[tuple[int, Assessment]], rooms: dict[int, Room], *, now: datetime
-) -> list[PostResult]:
+) -> list[PostResult | ProtocolError]:
     """Store the accepted sends together; if one was already stored, one at a time instead."""
     try:
         if connection.vendor == "postgresql" and not any(assessment.level.value != "none" for _, assessment in accepted):
@@ -239,7 +239,7 @@ def _store(
 
 def _store_in_one_statement(
     sends: Sequence[SendIntent], accepted: list[tuple[int, Assessment]], rooms: dict[int, Room], *, now: datetime
-) -> list[PostResult]:
+) -> list[PostResult | ProtocolError]:
     """PostgreSQL: take each room's next numbers and insert the batch's messages in a single statement.
 
     Written as SQL because this runs for every batch: a round trip each for BEGIN, the numbering UPDATE, the
@@ -283,11 +283,17 @@ def _store_in_one_statement(
             ],
         )
         stored = {position: (pk, seq) for position, pk, seq in cursor.fetchall()}
-    for position, message in enumerate(messages):
+    results: list[PostResult | ProtocolError] = []
+    for position, ((index, assessment), message) in enumerate(zip(accepted, messages, strict=True)):
+        if position not in stored:  # its room was deleted since the rules were read: nothing stored for it
+            results.append(
+                ProtocolError(ErrorCode.NOT_FOUND, "This meeting no longer exists.", str(sends[index].client_id))
+            )
+            continue
         message.pk, message.seq = stored[position]
-    for (index, assessment), message in zip(accepted, messages, strict=True):
         _announce(message, sends[index].participant, assessment)
-    return [PostResult(message=message, created=True) for message in messages]
+        results.append(PostResult(message=message, created=True))
+    return results
 
 
 @functools.cache

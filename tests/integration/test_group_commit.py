@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
+from django.utils import timezone
 from django.test.utils import CaptureQueriesContext
 
 from accounts.services import participant_for
@@ -166,3 +167,24 @@ def test_outside_a_transaction_a_batch_is_numbered_and_committed_by_one_write_an
     assert (again[0].created, again[0].message.seq) == (False, 1)  # the stored copy, not a second message
     assert (again[1].created, again[1].message.seq) == (True, 3)  # no number skipped by the failed attempt
     assert Message.objects.filter(room=first).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_room_deleted_between_the_rule_check_and_the_write_refuses_only_its_own_sends():
+    from chat import services
+
+    room, doomed = make_room(), make_room()
+    ana = member()
+    sends = [intent(doomed, ana, "into the void"), intent(room, ana, "still here")]
+    accepted = [(0, moderation.assess("into the void")), (1, moderation.assess("still here"))]
+    rooms = {room.pk: room, doomed.pk: doomed}
+    Room.objects.filter(pk=doomed.pk).delete()  # after the rules were read, before the write
+    if connection.vendor != "postgresql":  # the transaction path: the batch fails whole, its senders retry
+        with pytest.raises((KeyError, IntegrityError)):
+            services._store(sends, accepted, rooms, now=timezone.now())
+        assert not Message.objects.exists()
+        return
+    outcomes = services._store(sends, accepted, rooms, now=timezone.now())
+    assert isinstance(outcomes[0], ProtocolError) and outcomes[0].code == ErrorCode.NOT_FOUND
+    assert outcomes[1].created and outcomes[1].message.seq == 1
+    assert list(Message.objects.filter(room=room).values_list("body", flat=True)) == ["still here"]
