@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 from django.db import IntegrityError, connection
-from django.utils import timezone
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.services import participant_for
 from chat.models import Message
