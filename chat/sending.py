@@ -48,13 +48,14 @@ class SendQueue:
         retries it with the same client_id): an overloaded process stays quick to answer.
         """
         loop = asyncio.get_running_loop()
-        if self.overloaded(loop.time()):
+        now = loop.time()
+        if self.overloaded(now):
             raise ProtocolError(
                 ErrorCode.UNAVAILABLE, "The meeting is very busy. Sending again in a moment…", str(send.client_id)
             )
         answer: asyncio.Future[services.PostResult | ProtocolError] = loop.create_future()
-        self._arrival(loop.time())
-        self._waiting.append((send, answer, loop.time()))
+        self._arrival(now)
+        self._waiting.append((send, answer, now))
         if self._writer is None:
             # A fresh context: the writer outlives the socket that started it, and must not inherit its state.
             self._writer = loop.create_task(self._write_all(), context=contextvars.Context())

@@ -221,7 +221,7 @@ def _store(
 ) -> list[PostResult | ProtocolError]:
     """Store the accepted sends together; if one was already stored, one at a time instead."""
     try:
-        if connection.vendor == "postgresql" and not any(assessment.level.value != "none" for _, assessment in accepted):
+        if connection.vendor == "postgresql" and all(assessment.level.value == "none" for _, assessment in accepted):
             # The usual batch: nothing for the crisis layer, so numbering and inserting is the whole write, and
             # one statement does it (its own transaction, unless the caller holds one).
             if not connection.in_atomic_block:
@@ -253,18 +253,7 @@ def _store_in_one_statement(
         room_id = sends[index].room.pk
         counts[room_id] = counts.get(room_id, 0) + 1
         positions.append(counts[room_id])
-    messages = [
-        Message(
-            room=sends[index].room,
-            author_key=sends[index].participant.author_key,
-            handle=sends[index].participant.handle,
-            body=sends[index].body,
-            client_id=sends[index].client_id,
-            state=moderation.initial_state(rooms[sends[index].room.pk], assessment),
-            created_at=now,
-        )
-        for index, assessment in accepted
-    ]
+    messages = _new_messages(sends, accepted, rooms, created_at=now)
     room_ids = sorted(counts)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -312,8 +301,8 @@ def _INSERT_BATCH_SQL() -> str:  # from the models' own table names
         "   SELECT b.room_id, n.before + b.place, b.author_key, b.handle, b.body, b.client_id, b.state, %s"
         "   FROM batch b JOIN numbered n ON n.id = b.room_id ORDER BY b.position"
         "   RETURNING id, room_id, seq)"
-        " SELECT b.position, i.id, i.seq FROM inserted i JOIN batch b ON b.room_id = i.room_id"
-        "   AND i.seq = (SELECT before FROM numbered WHERE id = b.room_id) + b.place"
+        " SELECT b.position, i.id, i.seq FROM inserted i JOIN numbered n ON n.id = i.room_id"
+        "   JOIN batch b ON b.room_id = i.room_id AND b.place = i.seq - n.before"
     )
 
 
@@ -329,23 +318,31 @@ def _store_together(
         first = last_seqs[room_id] - len(positions) + 1
         for offset, position in enumerate(positions):
             seqs[position] = first + offset
-    messages = Message.objects.bulk_create(
-        [
-            Message(
-                room=sends[index].room,
-                seq=seq,
-                author_key=sends[index].participant.author_key,
-                handle=sends[index].participant.handle,
-                body=sends[index].body,
-                client_id=sends[index].client_id,
-                state=moderation.initial_state(rooms[sends[index].room.pk], assessment),
-            )
-            for (index, assessment), seq in zip(accepted, seqs, strict=True)
-        ]
-    )
+    messages = _new_messages(sends, accepted, rooms)
+    for message, seq in zip(messages, seqs, strict=True):
+        message.seq = seq
+    messages = Message.objects.bulk_create(messages)
     for (index, assessment), message in zip(accepted, messages, strict=True):
         _announce(message, sends[index].participant, assessment)
     return [PostResult(message=message, created=True) for message in messages]
+
+
+def _new_messages(
+    sends: Sequence[SendIntent], accepted: list[tuple[int, Assessment]], rooms: dict[int, Room], **fields: object
+) -> list[Message]:
+    """The accepted sends as unsaved messages (no number yet), in the state the room's rules give them."""
+    return [
+        Message(
+            room=sends[index].room,
+            author_key=sends[index].participant.author_key,
+            handle=sends[index].participant.handle,
+            body=sends[index].body,
+            client_id=sends[index].client_id,
+            state=moderation.initial_state(rooms[sends[index].room.pk], assessment),
+            **fields,
+        )
+        for index, assessment in accepted
+    ]
 
 
 def _store_one(send: SendIntent) -> PostResult:

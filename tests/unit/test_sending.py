@@ -63,9 +63,18 @@ async def test_a_stream_of_sends_is_written_in_a_few_batches_each_sender_answere
     assert len(batch_sizes(answers)) <= 9
 
 
-def store_taking_20_ms(sends):
-    time.sleep(0.02)
-    return [(send.body, 0) for send in sends]
+def store_taking(seconds: float):
+    """A database that takes `seconds` over every batch, answering each send with its body."""
+
+    def store(sends):
+        time.sleep(seconds)
+        return [(send.body, 0) for send in sends]
+
+    return store
+
+
+store_taking_20_ms = store_taking(0.02)
+slow_store = store_taking(0.4)
 
 
 @override_settings(SAATHI_SEND_STORE="tests.unit.test_sending.store_taking_20_ms", SAATHI_SEND_BATCH_INTERVAL=0.2)
@@ -90,12 +99,6 @@ async def test_with_no_interval_a_send_goes_as_soon_as_the_previous_batch_is_wri
     queue = SendQueue()
     answers = [await queue.post(send(f"m{n}")) for n in range(3)]
     assert batch_sizes(answers) == [1, 1, 1]
-
-
-def slow_store(sends):
-    """A database that takes 0.4 s over every batch."""
-    time.sleep(0.4)
-    return [(send.body, 0) for send in sends]
 
 
 @override_settings(SAATHI_SEND_STORE="tests.unit.test_sending.slow_store", SAATHI_MAX_SEND_WAIT=0.2)
