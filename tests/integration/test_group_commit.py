@@ -188,3 +188,42 @@ def test_a_room_deleted_between_the_rule_check_and_the_write_refuses_only_its_ow
     assert isinstance(outcomes[0], ProtocolError) and outcomes[0].code == ErrorCode.NOT_FOUND
     assert outcomes[1].created and outcomes[1].message.seq == 1
     assert list(Message.objects.filter(room=room).values_list("body", flat=True)) == ["still here"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_processes_writing_to_the_same_rooms_at_once_lose_nothing_and_skip_no_number(settings):
+    # Each thread has its own database connection, as two server processes do.
+    import threading
+
+    from django.db import connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("several server processes share one database only on PostgreSQL")
+    settings.SAATHI_SEND_RATE = "100000/second"
+    failures: list[BaseException] = []
+    rooms = [make_room(), make_room()]
+    people = [member() for _ in range(4)]
+    refused: list[object] = []
+
+    def writer(who: int) -> None:
+        try:
+            for n in range(40):
+                batch = [intent(rooms[(n + k) % 2], people[(who + k) % 4], f"w{who} {n} {k}") for k in range(3)]
+                refused.extend(o for o in post_messages(batch) if isinstance(o, ProtocolError))
+        except BaseException as exc:  # a thread's failure would otherwise vanish
+            failures.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(who,)) for who in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert refused == []
+    for room in rooms:
+        seqs = list(Message.objects.filter(room=room).values_list("seq", flat=True))
+        assert seqs == list(range(1, len(seqs) + 1))
+        assert Room.objects.get(pk=room.pk).last_seq == len(seqs)
+    assert Message.objects.count() == 2 * 40 * 3
