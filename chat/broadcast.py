@@ -465,17 +465,20 @@ class Hub:
         try:
             await asyncio.sleep(GAP_WAIT_SECONDS)
             while room.pending and room.next_seq is not None:
-                target = min(room.pending) - 1
-                if target < room.next_seq:
+                first_pending = min(room.pending)
+                if first_pending < room.next_seq:  # delivered meanwhile (or skipped as purged): nothing to wait for
+                    del room.pending[first_pending]
+                    continue
+                if first_pending == room.next_seq:
                     await self._drain(room)
                     continue
+                target = first_pending - 1
                 self.counters["gap_backfills"] += 1
                 rows = await self._fetch_after(
                     room.room_id, room.next_seq - 1, min(BACKFILL_BATCH, target - room.next_seq + 1)
                 )
                 self._skip_missing(room, rows, upto=target)
-                for seq, text, own, author in rows:
-                    room.pending.setdefault(seq, {"text": text, "own": own, "author": author})
+                self._queue_rows(room, rows)
                 await self._drain(room)
         except asyncio.CancelledError:
             raise
@@ -483,6 +486,14 @@ class Hub:
             logger.warning("gap back-fill failed (%s); will retry on the next tick", type(exc).__name__)
         finally:
             room.gap_task = None
+
+    @staticmethod
+    def _queue_rows(room: _Room, rows: list[tuple[int, str | None, str | None, str]]) -> None:
+        """Queue rows read from the database for delivery in order; a row whose live copy was delivered while
+        the read was under way is dropped (left in `pending`, below `next_seq`, it would never drain)."""
+        for seq, text, own, author in rows:
+            if room.next_seq is not None and seq >= room.next_seq:
+                room.pending.setdefault(seq, {"text": text, "own": own, "author": author})
 
     @staticmethod
     def _skip_missing(room: _Room, rows: list[tuple[int, str | None, str | None, str]], *, upto: int) -> None:
@@ -709,8 +720,7 @@ class Hub:
                 if not rows:
                     break
                 self.counters["gap_backfills"] += 1
-                for seq, text, own, author in rows:
-                    room.pending.setdefault(seq, {"text": text, "own": own, "author": author})
+                self._queue_rows(room, rows)
                 await self._drain(room)
         finally:
             room.gap_task = None

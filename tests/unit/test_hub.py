@@ -218,3 +218,31 @@ async def test_joining_tells_the_newcomer_who_is_here_without_a_frame_to_everyon
     assert len([t for t in first if '"presence"' in t]) == before  # not yet: debounced
     await asyncio.sleep(0.5)
     assert any('"count":2' in t for t in first)
+
+
+@pytest.mark.timeout(10)
+async def test_a_missing_message_arriving_live_while_the_database_is_read_for_it_leaves_the_hub_working(hub):
+    hub.store.rows = {1: "m1", 2: "m2", 3: "m3"}
+    reading = asyncio.Event()
+    answer = asyncio.Event()
+    fetch = hub.store.fetch_after
+
+    async def slow_fetch(room_id, after, limit):
+        rows = await fetch(room_id, after, limit)
+        reading.set()
+        await answer.wait()  # the database answers only after the live copy has come in
+        return rows
+
+    hub._fetch_after = slow_fetch
+    inbox: list[str] = []
+    await hub.join(member("a", 0, inbox), room_id=1)
+    await hub.handle_event(event(1))
+    await hub.handle_event(event(3))  # 2 is late: after a short wait the hub reads the database for it
+    await asyncio.wait_for(reading.wait(), GAP_WAIT_SECONDS + 2)
+    await hub.handle_event(event(2))  # ...and then it arrives live after all
+    answer.set()
+    await asyncio.sleep(0.1)  # the event loop runs again: the back-fill did not spin on a row already delivered
+    assert texts(inbox) == ["m1", "m2", "m3"]
+    assert hub.rooms["r"].gap_task is None and not hub.rooms["r"].pending
+    await hub.handle_event(event(4))
+    assert texts(inbox) == ["m1", "m2", "m3", "m4"]
