@@ -86,13 +86,18 @@ def run(
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # quick sign-ups; no logins here
     people = [
         participant_for(
-            user=do_sign_up(username=f"store{n}", password=uuid.uuid4().hex, handle=f"Store x{n}", kind=User.Kind.RECOVERY),
+            user=do_sign_up(
+                username=f"store{n}", password=uuid.uuid4().hex, handle=f"Store x{n}", kind=User.Kind.RECOVERY
+            ),
             session=None,
         )
         for n in range(80)
     ]
     body = "Day 41 today. The evening is the hard part, so I come here and read what you all wrote. " + "x" * 12
-    stores = [("saathi (post_messages)", services.post_messages), ("no store (bench/nostore.py)", nostore.post_messages)]
+    stores = [
+        ("saathi (post_messages)", services.post_messages),
+        ("no store (bench/nostore.py)", nostore.post_messages),
+    ]
     rows = []
     for size in sizes:
         for name, store in stores:
@@ -109,7 +114,7 @@ def run(
                 store(batch)
             statements = [0]
 
-            def count(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+            def count(execute, sql, params, many, context, statements=statements):  # type: ignore[no-untyped-def]
                 statements[0] += 1
                 return execute(sql, params, many, context)
 
