@@ -22,7 +22,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,8 +143,35 @@ def publish_moderation_on_commit(*, frame: dict[str, Any], audience: str, paged:
     transaction.on_commit(lambda: _publish(MODERATION_GROUP, event))
 
 
+# In the send writer (chat/writer.py) there is no hub and no loop: what it publishes is collected here, and the
+# server that asked for the batch publishes it (`publish_collected`).
+_collected: contextvars.ContextVar[list[tuple[str, dict[str, Any]]] | None] = contextvars.ContextVar(
+    "saathi_collected_events", default=None
+)
+
+
+@contextlib.contextmanager
+def collecting(events: list[tuple[str, dict[str, Any]]]) -> Iterator[None]:
+    """Within the block, publishing appends (group, event) to `events` instead of sending it."""
+    token = _collected.set(events)
+    try:
+        yield
+    finally:
+        _collected.reset(token)
+
+
+def publish_collected(events: list[tuple[str, dict[str, Any]]]) -> None:
+    """Publish events a send writer collected, in order, as if this process had committed them."""
+    for group, event in events:
+        _publish(group, event)
+
+
 def _publish(group: str, event: dict[str, Any]) -> None:
     event.setdefault("eid", uuid.uuid4().hex)
+    collected = _collected.get()
+    if collected is not None:
+        collected.append((group, event))
+        return
     hub = Hub.current
     if hub is not None and hub.loop is not None and not hub.loop.is_closed():
         # This process's members don't wait for Redis; the database thread never waits on Redis either.

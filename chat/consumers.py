@@ -188,7 +188,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 services.SendIntent(self.join.room, self.join.participant, request.body, request.client_id)
             )
             if not result.created:  # a retry of a stored message: give the sender their copy again
-                await self.send_frame(services.own_message_frame(result.message))
+                await self._write_text(result.own_copy_text())
         elif isinstance(request, protocol.ResumeRequest):
             last = await Hub.get().resume_member(self.member, request.after)
             await self.send_frame({"type": protocol.ServerType.RESUMED.value, "last_id": last})

@@ -20,8 +20,12 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from chat import services
+from chat import services, writer
 from chat.protocol import ErrorCode, ProtocolError
+
+# What a sender hears back: a PostResult from the store on this process's database thread, a Receipt from the
+# send writer process. Both say whether the message is new, and give the author's copy for a retry.
+Answer = services.PostResult | writer.Receipt
 
 BATCH_LIMIT = 128  # sends written in one transaction at most
 RATE_WINDOW_INTERVALS = 3  # the send rate that decides pacing is averaged over about this many batch intervals
@@ -32,7 +36,7 @@ class SendQueue:
 
     def __init__(self) -> None:
         # Each waiting send, the future its socket awaits, and the loop time it arrived.
-        self._waiting: list[tuple[services.SendIntent, asyncio.Future[services.PostResult | ProtocolError], float]] = []
+        self._waiting: list[tuple[services.SendIntent, asyncio.Future[Answer | ProtocolError], float]] = []
         self._writer: asyncio.Task[None] | None = None  # held, so the running writer isn't garbage-collected
         self._unanswered = 0  # sends waiting or being written
         self._last_batch_at = float("-inf")  # loop time the last batch started
@@ -40,7 +44,7 @@ class SendQueue:
         self._rate = 0.0  # sends per second, a moving average (see _arrival)
         self._rate_at = 0.0  # loop time of the last send counted in it
 
-    async def post(self, send: services.SendIntent) -> services.PostResult:
+    async def post(self, send: services.SendIntent) -> Answer:
         """Store `send` (with whatever else is waiting); raise its ProtocolError, or the database's error.
 
         When the process is overloaded (a send has waited over SAATHI_MAX_SEND_WAIT seconds for the database, or
@@ -53,7 +57,7 @@ class SendQueue:
             raise ProtocolError(
                 ErrorCode.UNAVAILABLE, "The meeting is very busy. Sending again in a moment…", str(send.client_id)
             )
-        answer: asyncio.Future[services.PostResult | ProtocolError] = loop.create_future()
+        answer: asyncio.Future[Answer | ProtocolError] = loop.create_future()
         self._arrival(now)
         self._waiting.append((send, answer, now))
         if self._writer is None:
@@ -110,7 +114,7 @@ class SendQueue:
                 batch, self._waiting = self._waiting[:BATCH_LIMIT], self._waiting[BATCH_LIMIT:]
                 self._writing_since = batch[0][2]
                 try:
-                    outcomes = await database_sync_to_async(_store())([send for send, _, _ in batch])
+                    outcomes = await _write([send for send, _, _ in batch])
                 except Exception as exc:  # nothing in this batch was stored: every sender hears why
                     for _, answer, _ in batch:
                         if not answer.done():
@@ -123,6 +127,13 @@ class SendQueue:
                         answer.set_result(outcome)
         finally:
             self._writer = None
+
+
+async def _write(sends: list[services.SendIntent]) -> list[Answer | ProtocolError]:
+    """Store a batch: in this process's send writer (chat/writer.py), or on the database thread here."""
+    if writer.uses_writer_process():
+        return await writer.send_writer().write(sends)
+    return await database_sync_to_async(_store())(sends)
 
 
 def _store() -> Callable[[list[services.SendIntent]], list[services.PostResult | ProtocolError]]:

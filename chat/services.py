@@ -32,6 +32,10 @@ class PostResult:
     message: Message
     created: bool  # False when this client_id was already stored: the stored copy is returned
 
+    def own_copy_text(self) -> str:
+        """The author's copy of the stored message, encoded (sent again to them for a retry)."""
+        return protocol_encode(own_message_frame(self.message))
+
 
 @dataclass(frozen=True, slots=True)
 class SendIntent:

@@ -269,6 +269,19 @@ SAATHI_SEND_BATCH_INTERVAL = env.float("SAATHI_SEND_BATCH_INTERVAL", default=0.0
 # What stores a batch of sends (chat/sending.py calls it). Always the real store: only the benchmark's
 # "persistence and crisis scan off" variant (bench/nostore.py) points it elsewhere, to measure their cost.
 SAATHI_SEND_STORE = "chat.services.post_messages"
+# Where batches of sends are stored: "process", a send writer process beside each server process (chat/writer.py:
+# the rules, the crisis scan and the database write run on another core, not under the event loop's interpreter
+# lock), or "thread", this process's database thread. Default: the writer process on PostgreSQL; the thread on
+# SQLite (one file, one writer) and in the test suite's own process (its test transactions are invisible to
+# another process; the servers the system tests start use the default).
+SAATHI_SEND_WRITER = env.str(
+    "SAATHI_SEND_WRITER",
+    default="process" if "postgresql" in DATABASES["default"]["ENGINE"] and not TESTING else "thread",
+)
+if SAATHI_SEND_WRITER not in ("process", "thread"):
+    raise ImproperlyConfigured("SAATHI_SEND_WRITER must be 'process' or 'thread'")
+# A writer that has not answered a batch in this many seconds is replaced (its senders hear `unavailable`).
+SAATHI_SEND_WRITER_TIMEOUT = env.float("SAATHI_SEND_WRITER_TIMEOUT", default=30.0)
 # Per client address (scope["client"]: the peer, or X-Forwarded-For only under `serve --proxy-headers`):
 # sockets open at once, and handshakes ("30/10second;120/minute": a meeting's start from one shared
 # network, then 2 a second). Refused with 4429. 0 / "" turns a cap off. See docs/access-control.md.

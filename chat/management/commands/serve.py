@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from chat.server import LeanServer
+from chat.writer import send_writer, uses_writer_process
 
 
 class SaathiCommandLine(CommandLineInterface):  # type: ignore[misc]  # daphne has no type hints
@@ -40,4 +41,6 @@ class Command(BaseCommand):
         if options["proxy_headers"]:
             argv.append("--proxy-headers")
         argv.append("config.asgi:application")
+        if uses_writer_process():
+            send_writer().start_in_background()  # ready before the first send, not started by it
         SaathiCommandLine().run(argv)
