@@ -6,6 +6,7 @@ joins a queue; while the database thread writes one batch, the sends that arrive
 together in the next one (`chat.services.post_messages`): one hop, one rule query, one transaction, one
 commit. An idle process writes a lone send at once, as before; a busy one writes bigger batches, so it
 does more with the same thread. Each sender still gets its own answer: the stored message or its refusal.
+On PostgreSQL the batches go to the process's send writer (chat/writer.py) instead of its database thread.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ class SendQueue:
                 self._writing_since = batch[0][2]
                 try:
                     outcomes = await _write([send for send, _, _ in batch])
-                except Exception as exc:  # nothing in this batch was stored: every sender hears why
+                except Exception as exc:  # every sender hears why, and retries (a stored one gets its copy back)
                     for _, answer, _ in batch:
                         if not answer.done():
                             answer.set_exception(exc)
