@@ -130,3 +130,12 @@ def test_a_writer_that_dies_after_storing_costs_its_senders_a_retry_and_no_messa
         assert outcomes[0].created and [event["seq"] for _, event in events] == [3]  # no number skipped
     finally:
         writer.stop()
+
+
+def test_a_stopping_server_lets_its_writer_finish_and_exit_on_its_own(writer):
+    room, ana = make_room(), member()
+    write(writer, [intent(room, ana, "before closing")])
+    process = writer._process
+    writer.stop()
+    assert process.returncode == 0  # it saw its socket close and left (closing its connection), not killed
+    assert Message.objects.filter(room=room).count() == 1
