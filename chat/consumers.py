@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 import uuid
+from collections import deque
+from collections.abc import Coroutine
 from typing import Any
 
 from autobahn.exception import Disconnected as SocketGone
@@ -29,6 +33,9 @@ logger = logging.getLogger("saathi.consumers")
 # Sockets don't get per-socket channel-layer channels: the process's Hub subscribes once per room.
 NO_PER_SOCKET_LAYER = "saathi.no-per-socket-layer"
 SESSION_TOUCH_SECONDS = 10 * 60
+# A socket's sends awaiting the database at once. Enough for a fast typist's burst to be stored without waiting
+# for each round trip; more, and the socket stops being read until the oldest is answered.
+SENDS_IN_FLIGHT = 16
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
@@ -62,6 +69,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.conn_id = uuid.uuid4().hex
+        self.sends_in_flight: deque[asyncio.Future[Any]] = deque()
+        self.answer_writes: set[asyncio.Task[None]] = set()
         self.frame_window = (time.monotonic(), 0)
         self.refusals: list[float] = []
         await self.accept()
@@ -159,14 +168,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not self._frame_allowed():
             await self._refuse(ProtocolError(ErrorCode.RATE_LIMITED, "Too many frames. Slow down."))
             return
+        request: protocol.ClientRequest | None = None
         try:
             request = protocol.parse_client_frame(text_data if text_data is not None else bytes_data)
             await self._handle(request)
-        except ProtocolError as refusal:
-            await self._refuse(refusal)
-        except DatabaseError as exc:
+        except Exception as exc:  # never let one frame take the socket down
+            await self._answer_failure(exc, getattr(request, "client_id", None))
+
+    async def _answer_failure(self, exc: BaseException, client_id: Any) -> None:
+        """Tell the sender why a frame (or a send, by its client_id) was not handled."""
+        if isinstance(exc, ProtocolError):
+            await self._refuse(exc)
+        elif isinstance(exc, DatabaseError):
             log_failure(logger, "frame", exc)
-            client_id = getattr(locals().get("request"), "client_id", None)
             await self.send_frame(
                 protocol.error_frame(
                     ErrorCode.UNAVAILABLE,
@@ -174,26 +188,61 @@ class RoomConsumer(AsyncWebsocketConsumer):
                     client_id=str(client_id) if client_id else None,
                 )
             )
-        except Exception as exc:  # never let one frame take the socket down
+        else:
             log_failure(logger, "frame", exc)
             await self.send_frame(protocol.error_frame(ErrorCode.INVALID, "That frame could not be handled."))
 
     async def _handle(self, request: protocol.ClientRequest) -> None:
         assert self.join is not None and self.join.room is not None and self.join.participant is not None
         assert self.member is not None
+        if isinstance(request, protocol.SendRequest):
+            await self._send(request)
+            return
+        await self._sends_settled(0)  # any other frame is answered after this socket's sends, in order
         if isinstance(request, protocol.PingRequest):
             await self.send_frame(protocol.pong_frame())
-        elif isinstance(request, protocol.SendRequest):
-            result = await send_queue().post(
-                services.SendIntent(self.join.room, self.join.participant, request.body, request.client_id)
-            )
-            if not result.created:  # a retry of a stored message: give the sender their copy again
-                await self._write_text(result.own_copy_text())
         elif isinstance(request, protocol.ResumeRequest):
             last = await Hub.get().resume_member(self.member, request.after)
             await self.send_frame({"type": protocol.ServerType.RESUMED.value, "last_id": last})
         else:
             await self.handle_extension(request)
+
+    async def _send(self, request: protocol.SendRequest) -> None:
+        """Queue a send and go on reading: a member's next message doesn't wait for this one's round trip to the
+        database (they are stored in order). Its answer is handled when it comes (`_send_answered`); past
+        SENDS_IN_FLIGHT unanswered sends, reading waits for the oldest, so a fast sender is held back by TCP."""
+        assert self.join is not None and self.join.room is not None and self.join.participant is not None
+        answer = send_queue().submit(
+            services.SendIntent(self.join.room, self.join.participant, request.body, request.client_id)
+        )
+        self.sends_in_flight.append(answer)
+        answer.add_done_callback(functools.partial(self._send_answered, request.client_id))
+        await self._sends_settled(SENDS_IN_FLIGHT - 1)
+
+    async def _sends_settled(self, at_most: int) -> None:
+        """Wait until at most `at_most` of this socket's sends are unanswered (oldest first); with 0, until every
+        answer frame is written too, so what the socket says next comes after them."""
+        while len(self.sends_in_flight) > at_most:
+            await asyncio.wait([self.sends_in_flight[0]])  # not cancelled with us: a stored send stands
+        if at_most == 0 and self.answer_writes:
+            await asyncio.wait(list(self.answer_writes))
+
+    def _send_answered(self, client_id: Any, answer: asyncio.Future[Any]) -> None:
+        self.sends_in_flight.remove(answer)
+        if answer.cancelled():
+            return
+        failure = answer.exception()
+        outcome = failure or answer.result()
+        if isinstance(outcome, BaseException):  # a refusal (ProtocolError) or the database failed
+            self._later(self._answer_failure(outcome, client_id))
+        elif not outcome.created:  # a retry of a stored message: give the sender their copy again
+            self._later(self._write_text(outcome.own_copy_text()))
+        # A new message needs no answer here: the sender's copy comes with everyone's.
+
+    def _later(self, frame_write: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(frame_write)
+        self.answer_writes.add(task)  # held until done, so it isn't garbage-collected mid-write
+        task.add_done_callback(self.answer_writes.discard)
 
     async def handle_extension(self, request: protocol.ClientRequest) -> None:
         """Frames served by other apps (moderation, the speaking queue)."""

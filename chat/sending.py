@@ -46,11 +46,20 @@ class SendQueue:
         self._rate_at = 0.0  # loop time of the last send counted in it
 
     async def post(self, send: services.SendIntent) -> Answer:
-        """Store `send` (with whatever else is waiting); raise its ProtocolError, or the database's error.
+        """Store `send` (with whatever else is waiting) and wait for it; raise its ProtocolError, or the database's
+        error. `submit` without the wait."""
+        outcome = await self.submit(send)
+        if isinstance(outcome, ProtocolError):
+            raise outcome
+        return outcome
+
+    def submit(self, send: services.SendIntent) -> asyncio.Future[Answer | ProtocolError]:
+        """Queue `send` and return the future of its outcome (its answer or its refusal; the database's error is
+        set as the future's exception). Sends are written in the order they are submitted.
 
         When the process is overloaded (a send has waited over SAATHI_MAX_SEND_WAIT seconds for the database, or
-        SAATHI_MAX_SENDS_WAITING sends wait), a send is refused `unavailable` at once (nothing stored; the browser
-        retries it with the same client_id): an overloaded process stays quick to answer.
+        SAATHI_MAX_SENDS_WAITING sends wait), a send is refused `unavailable` at once, by raising (nothing stored;
+        the browser retries it with the same client_id): an overloaded process stays quick to answer.
         """
         loop = asyncio.get_running_loop()
         now = loop.time()
@@ -65,13 +74,11 @@ class SendQueue:
             # A fresh context: the writer outlives the socket that started it, and must not inherit its state.
             self._writer = loop.create_task(self._write_all(), context=contextvars.Context())
         self._unanswered += 1
-        try:
-            outcome = await answer
-        finally:
-            self._unanswered -= 1
-        if isinstance(outcome, ProtocolError):
-            raise outcome
-        return outcome
+        answer.add_done_callback(self._answered)  # answered, failed, or no longer awaited (the socket closed)
+        return answer
+
+    def _answered(self, _answer: asyncio.Future[Answer | ProtocolError]) -> None:
+        self._unanswered -= 1
 
     def overloaded(self, now: float) -> bool:
         """Whether sends wait too long, or too many wait: by time, so a burst from many sockets at once that the

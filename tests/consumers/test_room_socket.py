@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import uuid
 
@@ -91,6 +92,58 @@ async def test_sends_from_many_sockets_at_once_are_stored_together_and_everyone_
     assert await database_sync_to_async(Message.objects.filter(room=room).count)() == 20
     for person in people:
         await person.close()
+
+
+STORE_BATCHES: list[list[str]] = []
+SLOW_STORE = "tests.consumers.test_room_socket.slow_store"
+
+
+def store_batches() -> list[list[str]]:
+    """The batches slow_store saw (import_string loads this file under its package name: a second copy)."""
+    return importlib.import_module("tests.consumers.test_room_socket").STORE_BATCHES
+
+
+def slow_store(sends):
+    """chat.services.post_messages, a fifth of a second slower per batch (a busy database), noting each batch."""
+    import time
+
+    from chat.services import post_messages
+
+    STORE_BATCHES.append([send.body for send in sends])
+    time.sleep(0.2)
+    return post_messages(sends)
+
+
+@override_settings(SAATHI_SEND_STORE=SLOW_STORE)
+async def test_a_members_quick_messages_do_not_wait_for_each_others_round_trip_and_stay_in_order():
+    store_batches().clear()
+    room = await database_sync_to_async(make_room)()
+    alice, _ = await join(room.slug, await cookie_for(guest_handle="Alice Lotus"))
+    for body in ("I made it", "to day 30", "thank you all"):
+        await alice.send(body)
+    frames = [await alice.frame_of("message") for _ in range(3)]
+    assert [(f["id"], f["body"]) for f in frames] == [(1, "I made it"), (2, "to day 30"), (3, "thank you all")]
+    # The later two were read while the first was being stored, and were stored together after it (or with it),
+    # not one database round trip after another.
+    stored_in_order = [body for batch in store_batches() for body in batch]
+    assert len(store_batches()) < 3 and stored_in_order == ["I made it", "to day 30", "thank you all"]
+    await alice.close()
+
+
+@override_settings(SAATHI_SEND_STORE=SLOW_STORE)
+async def test_a_sender_with_too_many_unanswered_sends_is_read_only_as_they_are_answered(monkeypatch):
+    from chat import consumers
+
+    monkeypatch.setattr(consumers, "SENDS_IN_FLIGHT", 2)
+    store_batches().clear()
+    room = await database_sync_to_async(make_room)()
+    alice, _ = await join(room.slug, await cookie_for(guest_handle="Alice Lotus"))
+    for n in range(6):
+        await alice.send(f"line {n}")
+    frames = [await alice.frame_of("message", timeout=5) for _ in range(6)]
+    assert [f["body"] for f in frames] == [f"line {n}" for n in range(6)]  # every one stored, in order
+    assert max(len(batch) for batch in store_batches()) <= 2  # never more than two of hers waiting at once
+    await alice.close()
 
 
 async def test_an_overloaded_process_answers_busy_at_once_and_the_retry_is_stored_once():
