@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import gc
 import logging
 import os
 import pickle  # nosec B403: only between this process and the writer it started, over a private pipe
@@ -84,7 +83,7 @@ class SendWriter:
 
         Raises OperationalError (the sender hears `unavailable`) when the database or the writer failed.
         """
-        from chat import broadcast
+        from chat import broadcast  # not at the top: `python -m chat.writer` loads this module before Django is set up
 
         request = [(send.room.pk, send.participant, send.body, send.client_id) for send in sends]
         loop = asyncio.get_running_loop()
@@ -208,11 +207,9 @@ def serve(conn: Connection, database_name: str, store_path: str) -> None:  # in 
 
     store = import_string(store_path)
     rooms = _RoomCache()
-    # As in config/asgi.py: start-up objects leave the collector's view, and it runs less often, so a collection
-    # of Django's hundreds of thousands of objects doesn't stall a batch (tail latency at a meeting's pace).
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
+    from config.runtime import freeze_startup_objects
+
+    freeze_startup_objects()  # as the server does: no collection of Django's start-up objects stalls a batch
     conn.send_bytes(b"ready")
     while True:
         try:
