@@ -46,6 +46,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
     address_slot: str | None = None
     session_touched = 0.0
     join: services.JoinResult | None = None
+    # This socket's unanswered sends (oldest first) and the answer frames being written for them: made at its
+    # first send, so a socket that only listens carries neither (an empty deque and set are ~1 KiB).
+    sends_in_flight: deque[asyncio.Future[Any]] | None = None
+    answer_writes: set[asyncio.Task[None]] | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         # Channels' own loop (await_many_dispatch) wraps every receive in a new task and an asyncio.wait, so
@@ -69,8 +73,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.conn_id = uuid.uuid4().hex
-        self.sends_in_flight: deque[asyncio.Future[Any]] = deque()
-        self.answer_writes: set[asyncio.Task[None]] = set()
         self.frame_window = (time.monotonic(), 0)
         self.refusals: list[float] = []
         await self.accept()
@@ -215,6 +217,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         answer = send_queue().submit(
             services.SendIntent(self.join.room, self.join.participant, request.body, request.client_id)
         )
+        if self.sends_in_flight is None:
+            self.sends_in_flight = deque()
         self.sends_in_flight.append(answer)
         answer.add_done_callback(functools.partial(self._send_answered, request.client_id))
         await self._sends_settled(SENDS_IN_FLIGHT - 1)
@@ -222,12 +226,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def _sends_settled(self, at_most: int) -> None:
         """Wait until at most `at_most` of this socket's sends are unanswered (oldest first); with 0, until every
         answer frame is written too, so what the socket says next comes after them."""
-        while len(self.sends_in_flight) > at_most:
+        while self.sends_in_flight and len(self.sends_in_flight) > at_most:
             await asyncio.wait([self.sends_in_flight[0]])  # not cancelled with us: a stored send stands
         if at_most == 0 and self.answer_writes:
             await asyncio.wait(list(self.answer_writes))
 
     def _send_answered(self, client_id: Any, answer: asyncio.Future[Any]) -> None:
+        assert self.sends_in_flight is not None
         self.sends_in_flight.remove(answer)
         if answer.cancelled():
             return
@@ -241,6 +246,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     def _later(self, frame_write: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(frame_write)
+        if self.answer_writes is None:
+            self.answer_writes = set()
         self.answer_writes.add(task)  # held until done, so it isn't garbage-collected mid-write
         task.add_done_callback(self.answer_writes.discard)
 
