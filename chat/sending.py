@@ -45,14 +45,6 @@ class SendQueue:
         self._rate = 0.0  # sends per second, a moving average (see _arrival)
         self._rate_at = 0.0  # loop time of the last send counted in it
 
-    async def post(self, send: services.SendIntent) -> Answer:
-        """Store `send` (with whatever else is waiting) and wait for it; raise its ProtocolError, or the database's
-        error. `submit` without the wait."""
-        outcome = await self.submit(send)
-        if isinstance(outcome, ProtocolError):
-            raise outcome
-        return outcome
-
     def submit(self, send: services.SendIntent) -> asyncio.Future[Answer | ProtocolError]:
         """Queue `send` and return the future of its outcome (its answer or its refusal; the database's error is
         set as the future's exception). Sends are written in the order they are submitted.

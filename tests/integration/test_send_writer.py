@@ -25,16 +25,20 @@ from chat.writer import Receipt, SendWriter
 from rooms.models import Room
 from tests.factories import make_room, make_user
 
-pytestmark = pytest.mark.django_db(transaction=True)  # the writer reads what this process has committed
+pytestmark = [
+    pytest.mark.django_db(transaction=True),  # the writer reads what this process has committed
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="the send writer process runs on PostgreSQL (SQLite keeps the database thread)",
+    ),
+]
 
 MARKER = "SAATHI_TEST_WRITER_MARKER"
 
 
 @pytest.fixture
 def writer():
-    if connection.vendor != "postgresql":
-        pytest.skip("the send writer process runs on PostgreSQL (SQLite keeps the database thread)")
-    started = SendWriter()
+    started = SendWriter()  # its process starts at the first batch, with the settings and environment then
     yield started
     started.stop()
 
@@ -110,26 +114,20 @@ def test_a_retry_of_a_stored_message_gets_the_authors_copy_back_not_a_second_mes
 
 
 def test_a_writer_that_dies_after_storing_costs_its_senders_a_retry_and_no_message_is_lost_or_doubled(
-    settings, tmp_path, monkeypatch
+    writer, settings, tmp_path, monkeypatch
 ):
-    if connection.vendor != "postgresql":
-        pytest.skip("the send writer process runs on PostgreSQL (SQLite keeps the database thread)")
     settings.SAATHI_SEND_STORE = "tests.integration.test_send_writer.stores_then_stops_once"
     monkeypatch.setenv(MARKER, str(tmp_path / "stopped"))  # the writer inherits the environment at its start
-    writer = SendWriter()
-    try:
-        room, ana = make_room(), member()
-        sends = [intent(room, ana, "said before the crash"), intent(room, ana, "and this")]
-        with pytest.raises(OperationalError):  # the senders hear `unavailable`, and retry with the same ids
-            write(writer, sends)
-        assert Message.objects.filter(room=room).count() == 2  # stored before the writer died
-        outcomes, _ = write(writer, sends)  # a new writer answers the retry
-        assert [outcome.created for outcome in outcomes] == [False, False]
-        assert [json.loads(o.own_copy_text())["id"] for o in outcomes] == [1, 2]
-        outcomes, events = write(writer, [intent(room, ana, "after")])
-        assert outcomes[0].created and [event["seq"] for _, event in events] == [3]  # no number skipped
-    finally:
-        writer.stop()
+    room, ana = make_room(), member()
+    sends = [intent(room, ana, "said before the crash"), intent(room, ana, "and this")]
+    with pytest.raises(OperationalError):  # the senders hear `unavailable`, and retry with the same ids
+        write(writer, sends)
+    assert Message.objects.filter(room=room).count() == 2  # stored before the writer died
+    outcomes, _ = write(writer, sends)  # a new writer answers the retry
+    assert [outcome.created for outcome in outcomes] == [False, False]
+    assert [json.loads(o.own_copy_text())["id"] for o in outcomes] == [1, 2]
+    outcomes, events = write(writer, [intent(room, ana, "after")])
+    assert outcomes[0].created and [event["seq"] for _, event in events] == [3]  # no number skipped
 
 
 def test_a_stopping_server_lets_its_writer_finish_and_exit_on_its_own(writer):

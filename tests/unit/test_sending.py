@@ -41,10 +41,10 @@ pytestmark = pytest.mark.django_db  # the queue's database hop closes stale conn
 @override_settings(SAATHI_SEND_STORE=STORE, SAATHI_SEND_BATCH_INTERVAL=0.5)
 async def test_a_send_after_a_quiet_spell_is_written_at_once_not_after_the_interval():
     queue = SendQueue()
-    assert (await queue.post(send("first")))[0] == "first"
+    assert (await queue.submit(send("first")))[0] == "first"
     await asyncio.sleep(0.6)  # the process goes quiet for longer than the interval
     started = time.monotonic()
-    assert (await queue.post(send("hello")))[0] == "hello"
+    assert (await queue.submit(send("hello")))[0] == "hello"
     assert time.monotonic() - started < 0.4  # not held back for the interval
 
 
@@ -54,7 +54,7 @@ async def test_a_stream_of_sends_is_written_in_a_few_batches_each_sender_answere
 
     async def sender(n: int) -> str:
         await asyncio.sleep(n * 0.01)  # 40 sends over 0.4 s, each from its own socket
-        return await queue.post(send(f"m{n}"))
+        return await queue.submit(send(f"m{n}"))
 
     answers = await asyncio.gather(*(sender(n) for n in range(40)))
     assert [body for body, _ in answers] == [f"m{n}" for n in range(40)]
@@ -83,12 +83,12 @@ async def test_two_people_sending_at_the_same_moment_at_a_meetings_pace_are_not_
 
     async def second_person() -> tuple[str, float]:
         await asyncio.sleep(0.005)  # arrives while the first send is being written
-        answer = await queue.post(send("b"))
+        answer = await queue.submit(send("b"))
         return answer[0], time.monotonic()
 
     for _ in range(3):  # a pair of sends at once, once a second: well under one send per interval
         started = time.monotonic()
-        first, (second, second_done) = await asyncio.gather(queue.post(send("a")), second_person())
+        first, (second, second_done) = await asyncio.gather(queue.submit(send("a")), second_person())
         assert (first[0], second) == ("a", "b")
         assert second_done - started < 0.1  # written right after the first, not held until 0.2 s after it
         await asyncio.sleep(1.0)
@@ -97,20 +97,20 @@ async def test_two_people_sending_at_the_same_moment_at_a_meetings_pace_are_not_
 @override_settings(SAATHI_SEND_STORE=STORE, SAATHI_SEND_BATCH_INTERVAL=0)
 async def test_with_no_interval_a_send_goes_as_soon_as_the_previous_batch_is_written():
     queue = SendQueue()
-    answers = [await queue.post(send(f"m{n}")) for n in range(3)]
+    answers = [await queue.submit(send(f"m{n}")) for n in range(3)]
     assert batch_sizes(answers) == [1, 1, 1]
 
 
 @override_settings(SAATHI_SEND_STORE="tests.unit.test_sending.slow_store", SAATHI_MAX_SEND_WAIT=0.2)
 async def test_once_a_send_has_waited_too_long_new_sends_are_refused_busy_and_the_waiting_ones_still_stored():
     queue = SendQueue()
-    first = asyncio.ensure_future(queue.post(send("first")))
+    first = asyncio.ensure_future(queue.submit(send("first")))
     await asyncio.sleep(0.05)
-    burst = [asyncio.ensure_future(queue.post(send(f"burst {n}"))) for n in range(30)]  # many sockets at once
+    burst = [asyncio.ensure_future(queue.submit(send(f"burst {n}"))) for n in range(30)]  # many sockets at once
     await asyncio.sleep(0.25)  # "first" has now waited longer than the limit
     with pytest.raises(ProtocolError) as refused:
-        await queue.post(send("late"))
+        queue.submit(send("late"))
     assert refused.value.code == ErrorCode.UNAVAILABLE  # the sender is told at once, and may retry
     assert (await first)[0] == "first"
     assert [body for body, _ in await asyncio.gather(*burst)] == [f"burst {n}" for n in range(30)]  # none refused
-    assert (await queue.post(send("later")))[0] == "later"  # caught up: accepted again
+    assert (await queue.submit(send("later")))[0] == "later"  # caught up: accepted again
