@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -152,9 +153,17 @@ def _send_switches(sends: Sequence[SendIntent], *, now: datetime) -> dict[tuple[
     """
     pairs = list(dict.fromkeys((send.room.pk, send.participant.author_key) for send in sends))
     # The mute test's two values come first: its subquery precedes the FROM clause in the statement.
-    params: list[object] = [Restriction.Kind.MUTE.value, now] + [value for pair in pairs for value in pair]
+    params: list[object] = [Restriction.Kind.MUTE.value, now]
+    if connection.vendor == "postgresql":
+        # The pairs as one JSON parameter: one statement text for every batch size (prepared once), and one
+        # value to adapt instead of two per pair.
+        params.append(json.dumps([{"room_id": room_id, "author_key": key} for room_id, key in pairs]))
+        sql = _SEND_SWITCHES_SQL(0, connection.vendor)
+    else:
+        params += [value for pair in pairs for value in pair]
+        sql = _SEND_SWITCHES_SQL(len(pairs), connection.vendor)
     with connection.cursor() as cursor:
-        cursor.execute(_SEND_SWITCHES_SQL(len(pairs)), params)
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     rooms: dict[int, Room] = {}
     found: dict[tuple[int, str], tuple[Room, bool]] = {}
@@ -191,12 +200,16 @@ def _apply_converters(steps: list[Callable[..., object]], column: object, value:
 
 
 @functools.cache
-def _SEND_SWITCHES_SQL(pair_count: int) -> str:  # built once per batch size, from the models' own table names
+def _SEND_SWITCHES_SQL(pair_count: int, vendor: str) -> str:  # built once per batch size, from the models' tables
     room, meeting, restriction = (m._meta.db_table for m in (Room, Meeting, Restriction))
-    # The batch's (room, author) pairs as a derived table that SQLite and PostgreSQL both read.
-    pairs = " UNION ALL ".join(
-        ["SELECT CAST(%s AS BIGINT) AS room_id, CAST(%s AS VARCHAR(32)) AS author_key"] * pair_count
-    )
+    # The batch's (room, author) pairs as a derived table: from one JSON array on PostgreSQL (any batch size),
+    # from a row of placeholders per pair elsewhere.
+    if vendor == "postgresql":
+        pairs = "SELECT * FROM jsonb_to_recordset(%s::jsonb) AS p(room_id bigint, author_key varchar(32))"
+    else:
+        pairs = " UNION ALL ".join(
+            ["SELECT CAST(%s AS BIGINT) AS room_id, CAST(%s AS VARCHAR(32)) AS author_key"] * pair_count
+        )
     columns = ", ".join(f"r.{name}" for name in _SWITCH_FIELDS)
     return (
         f"SELECT {columns},"  # noqa: S608  # nosec B608: table and column names from the models
@@ -252,29 +265,30 @@ def _store_in_one_statement(
     two processes' batches never wait on each other in a cycle.
     """
     counts: dict[int, int] = {}
-    positions: list[int] = []  # each message's place among its room's messages in this batch, from 1
+    places: list[int] = []  # each message's place among its room's messages in this batch, from 1
     for index, _ in accepted:
         room_id = sends[index].room.pk
         counts[room_id] = counts.get(room_id, 0) + 1
-        positions.append(counts[room_id])
+        places.append(counts[room_id])
     messages = _new_messages(sends, accepted, rooms, created_at=now)
-    room_ids = sorted(counts)
+    # The batch as one JSON parameter: psycopg adapts a list element by element in Python; json.dumps is C.
+    batch = json.dumps(
+        [
+            {
+                "position": position,
+                "room_id": message.room_id,
+                "place": place,
+                "author_key": message.author_key,
+                "handle": message.handle,
+                "body": message.body,
+                "client_id": str(message.client_id),
+                "state": message.state,
+            }
+            for position, (message, place) in enumerate(zip(messages, places, strict=True))
+        ]
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT_BATCH_SQL(),
-            [
-                room_ids,
-                [counts[room_id] for room_id in room_ids],
-                [message.room_id for message in messages],
-                positions,
-                [message.author_key for message in messages],
-                [message.handle for message in messages],
-                [message.body for message in messages],
-                [message.client_id for message in messages],
-                [message.state for message in messages],
-                now,
-            ],
-        )
+        cursor.execute(_INSERT_BATCH_SQL(), [batch, now])
         stored = {position: (pk, seq) for position, pk, seq in cursor.fetchall()}
     results: list[PostResult | ProtocolError] = []
     for position, ((index, assessment), message) in enumerate(zip(accepted, messages, strict=True)):
@@ -293,14 +307,13 @@ def _store_in_one_statement(
 def _INSERT_BATCH_SQL() -> str:  # from the models' own table names
     room, message = Room._meta.db_table, Message._meta.db_table
     return (
-        "WITH counts AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[]) AS c(room_id, n)),"  # noqa: S608  # nosec B608: table names from the models
+        "WITH batch AS (SELECT * FROM jsonb_to_recordset(%s::jsonb) AS m(position int, room_id bigint, place bigint,"  # noqa: S608  # nosec B608: table names from the models
+        "   author_key varchar, handle varchar, body text, client_id uuid, state varchar)),"
+        " counts AS (SELECT room_id, count(*) AS n FROM batch GROUP BY room_id),"
         f" numbered AS (UPDATE {room} r SET last_seq = r.last_seq + counts.n FROM counts"
         f"   WHERE r.id = counts.room_id AND r.id IN (SELECT id FROM {room} WHERE id IN (SELECT room_id FROM counts)"
         "     ORDER BY id FOR UPDATE)"
         "   RETURNING r.id, r.last_seq - counts.n AS before),"
-        " batch AS (SELECT *, ordinality - 1 AS position FROM unnest("
-        "   %s::bigint[], %s::bigint[], %s::varchar[], %s::varchar[], %s::text[], %s::uuid[], %s::varchar[])"
-        "   WITH ORDINALITY AS m(room_id, place, author_key, handle, body, client_id, state)),"
         f" inserted AS (INSERT INTO {message} (room_id, seq, author_key, handle, body, client_id, state, created_at)"
         "   SELECT b.room_id, n.before + b.place, b.author_key, b.handle, b.body, b.client_id, b.state, %s"
         "   FROM batch b JOIN numbered n ON n.id = b.room_id ORDER BY b.position"

@@ -170,6 +170,23 @@ def test_outside_a_transaction_a_batch_is_numbered_and_committed_by_one_write_an
 
 
 @pytest.mark.django_db(transaction=True)
+def test_what_a_member_typed_is_stored_exactly_however_it_is_written():
+    # The batch reaches PostgreSQL as one JSON document: quotes, backslashes, escapes, other scripts and emoji
+    # must come back as typed, in every message of the batch.
+    room, ana = make_room(), member()
+    bodies = [
+        'she said "day 30" \\o/ and \\n is not a newline',
+        "line one\nline two\ttabbed",
+        "আজ আমার ৯০ দিন পূর্ণ হলো 🙏",
+        '{"json": [1, 2]} </script> \' OR 1=1 --',
+        "\\u0041 stays six characters",
+    ]
+    outcomes = post_messages([intent(room, ana, body) for body in bodies])
+    assert [o.message.seq for o in outcomes] == [1, 2, 3, 4, 5]
+    assert list(Message.objects.filter(room=room).order_by("seq").values_list("body", flat=True)) == bodies
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_room_deleted_between_the_rule_check_and_the_write_refuses_only_its_own_sends():
     from chat import services
 
