@@ -8,6 +8,14 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
+STARTING_PROBE = "saathi_starting_probe"  # set on a /healthz request answered "starting" (config/views.py)
+
+
+def not_a_starting_probe(record: logging.LogRecord) -> bool:
+    """Logging filter for django.request: a process still starting answers /healthz 503, which is the expected
+    answer (compose and the proxy wait for it), not a server error to page anybody about."""
+    return not getattr(getattr(record, "request", None), STARTING_PROBE, False)
+
 
 def log_failure(logger: logging.Logger, where: str, exc: BaseException) -> None:
     """Log the exception's class and stack, never str(exc)."""

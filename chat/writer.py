@@ -70,13 +70,19 @@ class SendWriter:
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._lock = threading.Lock()
+        self._starting = threading.Event()  # set from start_in_background until that start succeeds or fails
         # A server that exits lets its writer close its database connection before it goes, rather than leaving
         # PostgreSQL to notice a vanished client.
         atexit.register(self.stop)
 
     def start_in_background(self) -> None:
         """Start the writer now, so the first send doesn't wait for its start-up."""
+        self._starting.set()
         self._thread.submit(self._started_quietly)
+
+    def starting(self) -> bool:
+        """True while the start asked for by `start_in_background` is still under way."""
+        return self._starting.is_set()
 
     async def write(self, sends: list[Any]) -> list[Outcome]:
         """Store a batch of sends (chat.services.SendIntent) in the writer; one outcome per send, in order.
@@ -128,6 +134,8 @@ class SendWriter:
                 self._started()
             except Exception as exc:  # the first batch will try again, and say so
                 logger.warning("send writer did not start (%s)", type(exc).__name__)
+            finally:
+                self._starting.clear()
 
     def _started(self) -> Connection:
         if self._conn is not None and self._process is not None and self._process.poll() is None:
@@ -182,6 +190,11 @@ def send_writer() -> SendWriter:
 
 def uses_writer_process() -> bool:
     return settings.SAATHI_SEND_WRITER == "process"
+
+
+def writer_starting() -> bool:
+    """True while this process's writer is still starting: the process isn't ready for sends yet (/healthz)."""
+    return _WRITER is not None and _WRITER.starting()
 
 
 # --- In the writer process ------------------------------------------------------------------------------------

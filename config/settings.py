@@ -301,12 +301,19 @@ LOGGING = {
     "formatters": {
         "plain": {"()": "chat.failures.RedactingFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
     },
+    "filters": {
+        "not_a_starting_probe": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": "ext://chat.failures.not_a_starting_probe",
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("SAATHI_LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},  # daphne's access log carries client IPs
         "daphne": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        "django.request": {"filters": ["not_a_starting_probe"]},  # a starting process's 503 is expected
     },
 }
 

@@ -6,6 +6,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.services import participant_for
+from chat.failures import STARTING_PROBE
+from chat.writer import writer_starting
 
 
 @require_GET
@@ -15,7 +17,11 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def healthz(request: HttpRequest) -> HttpResponse:
-    """Liveness and readiness for the proxy and compose: the database answers."""
+    """Liveness and readiness for the proxy and compose: the database answers, and this process's send writer
+    has finished starting (until then a send would wait seconds for its first answer)."""
+    if writer_starting():
+        setattr(request, STARTING_PROBE, True)  # not logged as a server error (chat.failures.not_a_starting_probe)
+        return JsonResponse({"status": "starting"}, status=503)
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")

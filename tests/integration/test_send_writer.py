@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from django.db import OperationalError, connection
 
 from accounts.services import participant_for
 from chat import broadcast
+from chat import writer as writer_module
 from chat.models import Message
 from chat.protocol import ErrorCode, ProtocolError
 from chat.services import SendIntent, post_messages
@@ -67,6 +70,25 @@ def stores_then_stops_once(sends):
         marker.write_text("stopped")
         os._exit(1)
     return outcomes
+
+
+def test_a_server_says_it_is_not_ready_until_its_writer_has_started(writer, client, monkeypatch, caplog):
+    # /healthz is what compose, the proxy and the test servers wait for: a process whose writer is still
+    # importing Django would hold a member's first messages for seconds.
+    monkeypatch.setattr(writer_module, "_WRITER", writer)
+    assert client.get("/healthz").json() == {"status": "ok"}  # a process that never starts a writer
+    with writer._lock, caplog.at_level(logging.INFO):  # the start waits for the lock: no race with "starting"
+        writer.start_in_background()
+        response = client.get("/healthz")
+        assert (response.status_code, response.json()) == (503, {"status": "starting"})
+    assert [r.getMessage() for r in caplog.records if r.name == "django.request"] == []  # expected, not an error
+    deadline = time.monotonic() + 60
+    while writer.starting() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    response = client.get("/healthz")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+    outcomes, _ = write(writer, [intent(make_room(), member(), "first")])  # and the started writer stores
+    assert outcomes == [Receipt(created=True, own_text=None)]
 
 
 def test_a_batch_is_stored_in_the_writer_and_its_frames_announced_in_order(writer):

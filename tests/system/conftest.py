@@ -57,7 +57,7 @@ import pytest
 from tests.conftest import IN_CI, skip_or_fail
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 30.0  # seconds for a server to answer /healthz (two cores, Django start-up, busy CI)
+START_TIMEOUT = 60.0  # seconds for a server to answer /healthz: Django start-up, then its send writer's (busy CI)
 STOP_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL
 SYSTEM_DIR = Path(__file__).resolve().parent
 _live: set[Server] = set()  # every server started in this pytest process, for the atexit safety net
