@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.profile                                   # Saathi, room of 200, 4,000/s, 20 s
     .venv/bin/python -m bench.profile --rooms 40 --size 25 --dps 2000   # many small rooms
     .venv/bin/python -m bench.profile --connects 400                    # profile handshakes instead
+    .venv/bin/python -m bench.profile --writer --rooms 40 --size 25     # Saathi's send writer process
 
 The server is started fresh exactly as `bench.fanout` starts it; py-spy (`pip install py-spy`, not a
 project dependency) samples it while the load runs. Prints the functions with the most samples, by
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from bench.fanout import Bench, Plan
 from bench.loadgen import raise_fd_limit
+from bench.procs import tree_pids
 from bench.targets import TARGETS, Context
 
 
@@ -64,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--connects", type=int, default=0, help="profile this many handshakes instead")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    parser.add_argument("--writer", action="store_true", help="sample Saathi's send writer, not the server")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--out", type=Path, help="collapsed stacks (default: a temporary file)")
     args = parser.parse_args(argv)
@@ -82,7 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         slugs = [f"prof-{i}" for i in range(args.rooms)]
         target.prepare_rooms(slugs)
         assert target.server is not None
-        record = [spy, "record", "--pid", str(target.server.pid), "--rate", str(args.rate), "--format", "raw", "--gil"]
+        pid = _writer_pid(target.server.pid) if args.writer else target.server.pid
+        # The server's loop shares its interpreter lock with daphne's threads: count only samples holding it.
+        # The writer is one thread: all its samples count.
+        record = [spy, "record", "--pid", str(pid), "--rate", str(args.rate), "--format", "raw"]
+        record += [] if args.writer else ["--gil"]
         if args.connects:
             bench.ensure_auth(args.connects)
             with _sampling([*record, "--output", str(out)]):
@@ -104,6 +111,21 @@ def main(argv: list[str] | None = None) -> int:
         bench.close()
         target.stop()
     return 0
+
+
+def _writer_pid(server_pid: int, wait_s: float = 60.0) -> int:
+    """The server's send writer process (`python -m chat.writer`), once it has started."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        for pid in tree_pids(server_pid)[1:]:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                    if b"chat.writer" in cmdline.read():
+                        return pid
+            except OSError:
+                continue
+        time.sleep(0.2)
+    raise SystemExit("no send writer process under the server (is the target Saathi?)")
 
 
 class _sampling:
