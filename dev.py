@@ -26,7 +26,7 @@ POSTGRES_TEST_URL = "postgres://postgres@127.0.0.1:5432/test"
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> int:
-    return subprocess.call(list(args), cwd=ROOT, env={**os.environ, **(env or {})})
+    return subprocess.call(list(args), cwd=ROOT, env={**os.environ, **(env or {})})  # noqa: S603  # our own tools
 
 
 def install() -> None:
@@ -36,7 +36,9 @@ def install() -> None:
     if not PY.exists():
         print("Creating .venv …", flush=True)
         venv.create(VENV, with_pip=True)
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + (ROOT / "constraints.txt").read_bytes()).hexdigest()
+    digest = hashlib.sha256(
+        (ROOT / "pyproject.toml").read_bytes() + (ROOT / "constraints.txt").read_bytes()
+    ).hexdigest()
     if STAMP.exists() and STAMP.read_text() == digest:
         return
     print("Installing dependencies (pinned by constraints.txt) …", flush=True)
@@ -92,7 +94,7 @@ def security_checks() -> int:
     code = _run(str(PY), "-m", "bandit", "-q", "-c", "pyproject.toml", "-r", "accounts", "chat", "rooms", "moderation",
                 "config")  # fmt: skip
     print("bandit:", "clean" if code == 0 else "FINDINGS (see above)", flush=True)
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S603  # the project's own interpreter
         [str(PY), "-m", "pip_audit", "-r", "constraints.txt", "--format", "json", "--progress-spinner", "off"],
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip

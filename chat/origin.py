@@ -54,4 +54,3 @@ def same_origin(scope: dict[str, Any]) -> bool:
         return False
     domain, _ = split_domain_port(host)
     return validate_host(domain, settings.ALLOWED_HOSTS)
-

@@ -12,17 +12,23 @@ from accounts.services import do_sign_up
 from rooms.models import Access, Programme, Room
 
 _counter = itertools.count(1)
-PASSWORD = "a-long-test-password-42"  # noqa: S105
+PASSWORD = "a-long-test-password-42"
 
 
-def make_room(*, slug: str | None = None, access: str = Access.OPEN, programme: str = Programme.GENERAL, **extra) -> Room:
+def make_room(
+    *, slug: str | None = None, access: str = Access.OPEN, programme: str = Programme.GENERAL, **extra
+) -> Room:
     n = next(_counter)
     return Room.objects.create(slug=slug or f"room-{n}", name=f"Room {n}", access=access, programme=programme, **extra)
 
 
-def make_user(*, kind: str = User.Kind.RECOVERY, roles: tuple[str, ...] = (), handle: str | None = None, **extra) -> User:
+def make_user(
+    *, kind: str = User.Kind.RECOVERY, roles: tuple[str, ...] = (), handle: str | None = None, **extra
+) -> User:
     n = next(_counter)
-    user = do_sign_up(username=f"user{n}", password=PASSWORD, handle=handle or f"Tester {chr(65 + n % 26)}{n}x", kind=kind)
+    user = do_sign_up(
+        username=f"user{n}", password=PASSWORD, handle=handle or f"Tester {chr(65 + n % 26)}{n}x", kind=kind
+    )
     for role in roles:
         user.groups.add(Group.objects.get_or_create(name=role)[0])
     for key, value in extra.items():
@@ -49,7 +55,9 @@ def _pass_second_factor(client: Client, user: User) -> None:
     session.save()
 
 
-def session_cookie_for(user: User | None = None, *, guest_handle: str | None = None, verified_staff: bool = True) -> str:
+def session_cookie_for(
+    user: User | None = None, *, guest_handle: str | None = None, verified_staff: bool = True
+) -> str:
     """Return a Cookie header for a signed-in user or a fresh guest (through the real HTTP views)."""
     from django.conf import settings
 

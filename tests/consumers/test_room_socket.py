@@ -253,7 +253,12 @@ async def test_forged_handle_and_room_fields_are_ignored():
 async def test_a_foreign_origin_is_refused_at_the_handshake():
     room = await database_sync_to_async(make_room)()
     cookie = await cookie_for(guest_handle="Alice Lotus")
-    for origin in [(b"origin", b"http://evil.example"), (b"origin", b"http://127.0.0.1.evil.example"), (b"origin", b"null"), None]:
+    for origin in [
+        (b"origin", b"http://evil.example"),
+        (b"origin", b"http://127.0.0.1.evil.example"),
+        (b"origin", b"null"),
+        None,
+    ]:
         _, connected, _ = await open_socket(f"/ws/rooms/{room.slug}/", cookie, origin=origin)
         assert not connected
 

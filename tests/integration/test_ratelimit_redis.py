@@ -30,4 +30,7 @@ def test_the_limit_still_counts_after_redis_forgets_its_scripts(limits_in_redis)
     room, person = uuid.uuid4().hex, uuid.uuid4().hex
     assert ratelimit.hit_many("2/minute", [("send", room, person)]) == [True]
     limits_in_redis.script_flush()  # as after a Redis restart
-    assert ratelimit.hit_many("2/minute", [("send", room, person)] * 2) == [True, False]  # loaded again, not allowed by default
+    assert ratelimit.hit_many("2/minute", [("send", room, person)] * 2) == [
+        True,
+        False,
+    ]  # loaded again, not allowed by default

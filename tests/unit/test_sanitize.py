@@ -59,7 +59,7 @@ def test_newlines_become_line_breaks():
 
 
 _TEXT = st.lists(
-    st.sampled_from(list("ab .,:;!?@/()[]<>&\"'\n\t\r-_#=%é\u00a0") + ["www", "http", "com", "ORG", "&amp;", "x.co"]),
+    st.sampled_from([*"ab .,:;!?@/()[]<>&\"'\n\t\r-_#=%é\u00a0", "www", "http", "com", "ORG", "&amp;", "x.co"]),
     max_size=30,
 ).map("".join)
 

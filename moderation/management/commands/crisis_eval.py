@@ -14,7 +14,9 @@ class Command(BaseCommand):
     help = "Evaluate the crisis detector on a JSON Lines file (see docs/crisis-detector.md). Args go to crisis_eval."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments for crisis_eval, e.g. FILE --min-recall 0.95")
+        parser.add_argument(
+            "args", nargs=argparse.REMAINDER, help="arguments for crisis_eval, e.g. FILE --min-recall 0.95"
+        )
 
     def handle(self, *args: str, **options: Any) -> None:
         code = main(list(args))
