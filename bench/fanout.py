@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from array import array
+from collections.abc import Generator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -178,6 +179,7 @@ class Bench:
         self.fleet = Fleet(plan.workers, target.codec, use_uvloop)
         self.step_id = 0
         self.headers: list[dict[str, str]] = []
+        self.paired = ""  # the other target's name while this one's climbs take turns with it
 
     # -- clients ----------------------------------------------------------------------------
     def ensure_auth(self, n: int) -> None:
@@ -523,6 +525,10 @@ class Bench:
 
     def climb(self, key: str, rooms: int, size: int, senders: int) -> dict[str, Any]:
         """Double the offered load until it fails, then bisect; report the best level that held."""
+        return _to_the_end(self.climb_steps(key, rooms, size, senders))
+
+    def climb_steps(self, key: str, rooms: int, size: int, senders: int) -> Generator[None, None, dict[str, Any]]:
+        """`climb`, pausing after every step (so two climbs can take turns: `paired_climbs`)."""
         plan = self.plan
         slugs = [f"{key}-{i}" for i in range(rooms)]
         self.t.prepare_rooms(slugs)
@@ -534,17 +540,19 @@ class Bench:
         bisect = 0
         for _ in range(plan.max_steps):
             for attempt in (1, 2):
+                started_at = time.time()
                 r = self.step(lay, level, plan.step_s, senders)
-                r["attempt"] = attempt
+                r["attempt"], r["started_at"] = attempt, round(started_at, 3)
                 steps.append(r)
                 self.log(
-                    f"    {key} {level:>9.0f}/s  {'pass' if r['passed'] else 'FAIL'}  "
+                    f"    {self.t.name + ' ' if self.paired else ''}{key} {level:>9.0f}/s  {'pass' if r['passed'] else 'FAIL'}  "
                     f"room p99 {r['room_p99_ms']} ms  cpu {r['server_cpu_us_per_delivery']} us  "
                     f"gen {r['gen_busiest_core_frac']:.0%}  other {r['other_cores']}  steal {r['machine_steal_frac']:.0%}  {r['why']}"
                 )
                 if not r["passed"] and (not self.drain() or r["closed_by_server"] or r["lost"]):
                     self.close_all()
                     lay = self.connect(slugs, size)
+                yield
                 # A level fails only if it fails twice: one stall on a shared machine is not a limit.
                 if r["passed"] or not plan.retry_failed:
                     break
@@ -702,6 +710,39 @@ class Bench:
         self.fleet.close()
 
 
+def _to_the_end(steps: Generator[None, None, dict[str, Any]]) -> dict[str, Any]:
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
+def paired_climbs(
+    first: Bench, second: Bench, key: str, rooms: int, size: int, senders: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Climb two targets (both running) in turns, one step each, the order swapped every round.
+
+    Two climbs run one after the other meet different hosts on a shared machine (steal comes in bursts), so
+    a ratio of their results measures the host as much as the servers; in turns, both meet the same one.
+    """
+    climbs = [first.climb_steps(key, rooms, size, senders), second.climb_steps(key, rooms, size, senders)]
+    results: list[dict[str, Any] | None] = [None, None]
+    rounds = 0
+    while None in results:
+        for i in (0, 1) if rounds % 2 == 0 else (1, 0):
+            if results[i] is None:
+                try:
+                    next(climbs[i])
+                except StopIteration as done:
+                    results[i] = done.value
+        rounds += 1
+    assert results[0] is not None and results[1] is not None
+    for res, other in ((results[0], second), (results[1], first)):
+        res["paired_with"] = other.t.name
+    return results[0], results[1]
+
+
 def _per(seconds: float, n: int) -> float | None:
     return round(seconds * 1e6 / n, 2) if n else None
 
@@ -748,16 +789,32 @@ def all_slugs(plan: Plan) -> list[str]:
     return [*slugs, "redis-0"]
 
 
-def run_target(target: Target, plan: Plan, use_uvloop: bool, log: Any) -> dict[str, Any]:
-    """Start the target fresh, run every scenario, stop it; return its results."""
+def run_target(target: Target, plan: Plan, use_uvloop: bool, log: Any, partner: Target | None = None) -> dict[str, Any]:
+    """Start the target fresh, run every scenario, stop it; return its results.
+
+    With a `partner` (Saathi's store-less variant), the partner runs beside it and the climbs they share are
+    made in turns (`paired_climbs`); the partner's results are returned under "partner".
+    """
     t_start = time.monotonic()
     log(f"[{target.name}] starting: {target.description}")
     target.start()
     bench = Bench(target, plan, use_uvloop, log)
     res: dict[str, Any] = {"description": target.description, "errors": []}
     want = set(plan.scenarios) & (target.only_scenarios or set(plan.scenarios))
+    other: Bench | None = None
+    other_res: dict[str, Any] = {}
     try:
         target.prepare_rooms(all_slugs(plan))
+        if partner is not None:
+            log(f"[{partner.name}] starting beside it, climbs in turns: {partner.description}")
+            other_res = {"description": partner.description, "errors": []}
+            try:
+                partner.start()
+                other = Bench(partner, plan, use_uvloop, log)
+                bench.paired, other.paired = partner.name, target.name
+            except Exception as exc:  # the subject's own rows still count; the on/off row says n/a
+                other_res["errors"].append(f"{type(exc).__name__}: {exc}")
+                log(f"    ERROR {partner.name} did not start: {type(exc).__name__}: {exc}")
         if "idle" in want:
             res["idle"] = bench.idle_and_connect()
             log(
@@ -765,9 +822,21 @@ def run_target(target: Target, plan: Plan, use_uvloop: bool, log: Any) -> dict[s
                 f"{res['idle']['connect_per_s']} handshakes/s"
             )
         for key, rooms, size, senders in plan.fanouts:
-            if key in want:
-                res[key] = bench.climb(key, rooms, size, senders)
-                log(f"    {key}: sustained {res[key]['sustained_dps']:.0f} deliveries/s")
+            if key not in want:
+                continue
+            if other is not None and partner is not None and key in (partner.only_scenarios or want):
+                res[key], other_res[key] = paired_climbs(bench, other, key, rooms, size, senders)
+                log(
+                    f"    {key}: sustained {res[key]['sustained_dps']:.0f} deliveries/s, "
+                    f"{partner.name} {other_res[key]['sustained_dps']:.0f}"
+                )
+                continue
+            res[key] = bench.climb(key, rooms, size, senders)
+            log(f"    {key}: sustained {res[key]['sustained_dps']:.0f} deliveries/s")
+        if other is not None and partner is not None:  # the rest is the subject's alone, as before
+            other.close()
+            partner.stop()
+            other = None
         if "fixed" in want:
             res["fixed"] = bench.fixed(plan.fixed_dps)
         if "overload" in want:
@@ -781,7 +850,13 @@ def run_target(target: Target, plan: Plan, use_uvloop: bool, log: Any) -> dict[s
     finally:
         bench.close()
         target.stop()
+        if other is not None:
+            other.close()
+        if partner is not None:
+            partner.stop()  # again after the climbs: stopping twice is harmless
     res["wall_s"] = round(time.monotonic() - t_start, 1)
+    if partner is not None:
+        res["partner"] = other_res
     return res
 
 
@@ -937,6 +1012,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scenarios", default=",".join(SCENARIOS), help="comma-separated subset of: " + ", ".join(SCENARIOS)
     )
+    parser.add_argument(
+        "--apart",
+        action="store_true",
+        help="climb the subject and its store-less variant one after the other, not in turns",
+    )
     args = parser.parse_args(argv)
 
     names = [n.strip() for n in args.targets.split(",") if n.strip()]
@@ -963,11 +1043,19 @@ def main(argv: list[str] | None = None) -> int:
         log(f"redis-server not found: skipping {needs_redis}")
         names = [n for n in names if n not in needs_redis]
 
+    # The on/off pair climbs in turns (see paired_climbs) unless --apart.
+    off = f"{args.subject}-nostore"
+    pair = not args.apart and args.subject in names and off in names
     t0 = time.monotonic()
     results: dict[str, dict[str, Any]] = {}
     for name in names:
+        if pair and name == off:
+            continue
         target = TARGETS[name](ctx)
-        results[name] = run_target(target, plan, not args.no_uvloop, log)
+        partner = TARGETS[off](ctx) if pair and name == args.subject else None
+        results[name] = run_target(target, plan, not args.no_uvloop, log, partner)
+        if partner is not None:
+            results[off] = results[name].pop("partner")
     header, rows = build_table(results, args.subject, plan.fixed_dps)
     table = render(header, rows)
     print()

@@ -95,6 +95,16 @@ def test_the_benchmark_measures_saathi_beside_a_baseline(tmp_path: Path) -> None
     off = doc["results"]["saathi-nostore"]
     assert off["errors"] == [] and set(off) >= {"room200", "rooms25"} and "idle" not in off
     assert all(step["delivered"] > 0 for step in off["room200"]["steps"])
+    # The two climbs took turns, a step each, the order swapped every round: both met the same host.
+    for key in ("room200", "rooms25"):
+        on = doc["results"]["saathi"][key]
+        assert on["paired_with"] == "saathi-nostore" and off[key]["paired_with"] == "saathi"
+        turns = sorted(
+            [(s["started_at"], "on") for s in on["steps"]] + [(s["started_at"], "off") for s in off[key]["steps"]]
+        )
+        both = 2 * min(len(on["steps"]), len(off[key]["steps"]))
+        rounds = [tuple(who for _, who in turns[i : i + 2]) for i in range(0, both, 2)]
+        assert rounds == [("on", "off") if i % 2 == 0 else ("off", "on") for i in range(len(rounds))], rounds
     column = doc["table"]["header"].index("saathi")
     on_off = [row for row in doc["table"]["rows"] if "persistence + scan on / off" in row[0]]
     assert len(on_off) == 2 and all(row[column].endswith("x") for row in on_off), on_off
