@@ -710,12 +710,23 @@ class Bench:
         self.fleet.close()
 
 
+def _take_turns(climbs: list[Generator[None, None, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Run climbs a step at a time in turns, the order reversed every round, until each has returned."""
+    results: list[dict[str, Any] | None] = [None] * len(climbs)
+    order = list(range(len(climbs)))
+    while None in results:
+        for i in order:
+            if results[i] is None:
+                try:
+                    next(climbs[i])
+                except StopIteration as done:
+                    results[i] = done.value
+        order.reverse()
+    return [r for r in results if r is not None]
+
+
 def _to_the_end(steps: Generator[None, None, dict[str, Any]]) -> dict[str, Any]:
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+    return _take_turns([steps])[0]
 
 
 def paired_climbs(
@@ -726,21 +737,11 @@ def paired_climbs(
     Two climbs run one after the other meet different hosts on a shared machine (steal comes in bursts), so
     a ratio of their results measures the host as much as the servers; in turns, both meet the same one.
     """
-    climbs = [first.climb_steps(key, rooms, size, senders), second.climb_steps(key, rooms, size, senders)]
-    results: list[dict[str, Any] | None] = [None, None]
-    rounds = 0
-    while None in results:
-        for i in (0, 1) if rounds % 2 == 0 else (1, 0):
-            if results[i] is None:
-                try:
-                    next(climbs[i])
-                except StopIteration as done:
-                    results[i] = done.value
-        rounds += 1
-    assert results[0] is not None and results[1] is not None
-    for res, other in ((results[0], second), (results[1], first)):
-        res["paired_with"] = other.t.name
-    return results[0], results[1]
+    mine, theirs = _take_turns(
+        [first.climb_steps(key, rooms, size, senders), second.climb_steps(key, rooms, size, senders)]
+    )
+    mine["paired_with"], theirs["paired_with"] = second.t.name, first.t.name
+    return mine, theirs
 
 
 def _per(seconds: float, n: int) -> float | None:
@@ -803,6 +804,7 @@ def run_target(target: Target, plan: Plan, use_uvloop: bool, log: Any, partner: 
     want = set(plan.scenarios) & (target.only_scenarios or set(plan.scenarios))
     other: Bench | None = None
     other_res: dict[str, Any] = {}
+    partner_up = partner is not None
     try:
         target.prepare_rooms(all_slugs(plan))
         if partner is not None:
@@ -836,7 +838,7 @@ def run_target(target: Target, plan: Plan, use_uvloop: bool, log: Any, partner: 
         if other is not None and partner is not None:  # the rest is the subject's alone, as before
             other.close()
             partner.stop()
-            other = None
+            other, partner_up = None, False
         if "fixed" in want:
             res["fixed"] = bench.fixed(plan.fixed_dps)
         if "overload" in want:
@@ -852,8 +854,8 @@ def run_target(target: Target, plan: Plan, use_uvloop: bool, log: Any, partner: 
         target.stop()
         if other is not None:
             other.close()
-        if partner is not None:
-            partner.stop()  # again after the climbs: stopping twice is harmless
+        if partner is not None and partner_up:  # the climbs broke off before it was stopped
+            partner.stop()
     res["wall_s"] = round(time.monotonic() - t_start, 1)
     if partner is not None:
         res["partner"] = other_res
