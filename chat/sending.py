@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
+import logging
 import math
+import threading
+import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -28,22 +32,33 @@ from chat.protocol import ErrorCode, ProtocolError
 # send writer process. Both say whether the message is new, and give the author's copy for a retry.
 Answer = services.PostResult | writer.Receipt
 
+logger = logging.getLogger("saathi.sending")
+
 BATCH_LIMIT = 128  # sends written in one transaction at most
 RATE_WINDOW_INTERVALS = 3  # the send rate that decides pacing is averaged over about this many batch intervals
 
 
 class SendQueue:
-    """The sends of one event loop that wait for the database, written in arrival order, a batch at a time."""
+    """The sends of one event loop that wait for the database, written in arrival order, a batch at a time.
+
+    With a send writer process, batches go from the thread that talks to it: when the writer answers one batch,
+    that thread sends the next at once, while the event loop may still be writing the last batch's frames to a
+    room's members. Driven from the loop, every batch waited for that delivery first, so a busy room's batches,
+    and the deliveries that followed them, grew with each other (docs/performance.md, eleventh session). The
+    loop only hands over each answer: it publishes what was stored and answers the senders.
+    """
 
     def __init__(self) -> None:
-        # Each waiting send, the future its socket awaits, and the loop time it arrived.
+        self._lock = threading.Lock()  # submit() runs on the loop, the batches may go from the writer's thread
+        # Each waiting send, the future its socket awaits, and the time (time.monotonic) it arrived.
         self._waiting: list[tuple[services.SendIntent, asyncio.Future[Answer | ProtocolError], float]] = []
-        self._writer: asyncio.Task[None] | None = None  # held, so the running writer isn't garbage-collected
+        self._writing = False  # whether a batch is being written or will be: one writer at a time
+        self._writer_task: asyncio.Task[None] | None = None  # held, so a running task isn't garbage-collected
         self._unanswered = 0  # sends waiting or being written
-        self._last_batch_at = float("-inf")  # loop time the last batch started
+        self._last_batch_at = float("-inf")  # when the last batch started
         self._writing_since: float | None = None  # arrival of the oldest send in the batch being written
         self._rate = 0.0  # sends per second, a moving average (see _arrival)
-        self._rate_at = 0.0  # loop time of the last send counted in it
+        self._rate_at = 0.0  # when the last send counted in it arrived
 
     def submit(self, send: services.SendIntent) -> asyncio.Future[Answer | ProtocolError]:
         """Queue `send` and return the future of its outcome (its answer or its refusal; the database's error is
@@ -54,17 +69,23 @@ class SendQueue:
         the browser retries it with the same client_id): an overloaded process stays quick to answer.
         """
         loop = asyncio.get_running_loop()
-        now = loop.time()
-        if self.overloaded(now):
-            raise ProtocolError(
-                ErrorCode.UNAVAILABLE, "The meeting is very busy. Sending again in a moment…", str(send.client_id)
-            )
+        now = time.monotonic()
         answer: asyncio.Future[Answer | ProtocolError] = loop.create_future()
-        self._arrival(now)
-        self._waiting.append((send, answer, now))
-        if self._writer is None:
-            # A fresh context: the writer outlives the socket that started it, and must not inherit its state.
-            self._writer = loop.create_task(self._write_all(), context=contextvars.Context())
+        with self._lock:
+            if self.overloaded(now):
+                raise ProtocolError(
+                    ErrorCode.UNAVAILABLE, "The meeting is very busy. Sending again in a moment…", str(send.client_id)
+                )
+            self._arrival(now)
+            self._waiting.append((send, answer, now))
+            start, self._writing = not self._writing, True
+        if start:
+            if writer.uses_writer_process():
+                send_writer = writer.send_writer()
+                send_writer.run_on_thread(functools.partial(self._write_all_from_thread, loop, send_writer))
+            else:
+                # A fresh context: the writer outlives the socket that started it, and must not inherit its state.
+                self._writer_task = loop.create_task(self._write_all(), context=contextvars.Context())
         self._unanswered += 1
         answer.add_done_callback(self._answered)  # answered, failed, or no longer awaited (the socket closed)
         return answer
@@ -99,41 +120,96 @@ class SendQueue:
         transaction instead of paying for its own. Slower than that, a send rarely has company to wait for, and
         waiting would only delay it (a meeting's usual pace, and a pair of sends from two people at once)."""
         interval = settings.SAATHI_SEND_BATCH_INTERVAL
-        if self._decayed_rate(now) * interval < 1:
-            return 0.0
-        return self._last_batch_at + interval - now
+        with self._lock:
+            if self._decayed_rate(now) * interval < 1:
+                return 0.0
+            return self._last_batch_at + interval - now
+
+    def _take_batch(self) -> list[tuple[services.SendIntent, asyncio.Future[Answer | ProtocolError], float]]:
+        """Take the next batch to write, or return [] and stop writing when nobody waits."""
+        with self._lock:
+            batch, self._waiting = self._waiting[:BATCH_LIMIT], self._waiting[BATCH_LIMIT:]
+            if batch:
+                self._last_batch_at = time.monotonic()
+                self._writing_since = batch[0][2]
+            else:
+                self._writing = False
+            return batch
+
+    def _write_all_from_thread(self, loop: asyncio.AbstractEventLoop, send_writer: writer.SendWriter) -> None:
+        """On the writer's thread: write batches until nobody waits, handing each answer to the loop."""
+        try:
+            while True:
+                pause = self._pause_before_batch(time.monotonic())
+                if pause > 0:
+                    time.sleep(pause)  # this thread only waits; the loop goes on
+                batch = self._take_batch()
+                if not batch:
+                    return
+                try:
+                    reply: writer.Reply | Exception = send_writer.store([send for send, _, _ in batch])
+                except Exception as exc:  # every sender hears why, and retries (a stored one gets its copy back)
+                    reply = exc
+                finally:
+                    self._writing_since = None
+                loop.call_soon_threadsafe(_answer_from_writer, batch, reply)
+        except BaseException:  # the loop closed under us (the server is stopping), or a bug: the next send restarts
+            with self._lock:
+                self._writing = False
+            if not loop.is_closed():
+                logger.exception("the send queue's writer thread stopped")
 
     async def _write_all(self) -> None:
-        loop = asyncio.get_running_loop()
+        """On the loop, with this process's database thread: write batches until nobody waits."""
         try:
-            while self._waiting:
-                pause = self._pause_before_batch(loop.time())
+            while True:
+                pause = self._pause_before_batch(time.monotonic())
                 if pause > 0:
                     await asyncio.sleep(pause)
-                self._last_batch_at = loop.time()
-                batch, self._waiting = self._waiting[:BATCH_LIMIT], self._waiting[BATCH_LIMIT:]
-                self._writing_since = batch[0][2]
+                batch = self._take_batch()
+                if not batch:
+                    return
                 try:
-                    outcomes = await _write([send for send, _, _ in batch])
+                    outcomes = await database_sync_to_async(_store())([send for send, _, _ in batch])
                 except Exception as exc:  # every sender hears why, and retries (a stored one gets its copy back)
-                    for _, answer, _ in batch:
-                        if not answer.done():
-                            answer.set_exception(exc)
+                    _answer(batch, exc)
                     continue
                 finally:
                     self._writing_since = None
-                for (_, answer, _), outcome in zip(batch, outcomes, strict=True):
-                    if not answer.done():  # a socket that closed meanwhile no longer waits (its message stands)
-                        answer.set_result(outcome)
+                _answer(batch, outcomes)
+        except BaseException:  # cancelled with its loop: a new loop's queue starts afresh, but not this one's
+            with self._lock:
+                self._writing = False
+            raise
         finally:
-            self._writer = None
+            self._writer_task = None
 
 
-async def _write(sends: list[services.SendIntent]) -> list[Answer | ProtocolError]:
-    """Store a batch: in this process's send writer (chat/writer.py), or on the database thread here."""
-    if writer.uses_writer_process():
-        return await writer.send_writer().write(sends)
-    return await database_sync_to_async(_store())(sends)
+def _answer(
+    batch: list[tuple[services.SendIntent, asyncio.Future[Answer | ProtocolError], float]],
+    outcomes: Sequence[Answer | ProtocolError] | Exception,
+) -> None:
+    """Give each sender in `batch` its outcome, or the batch's failure."""
+    for position, (_, answer, _) in enumerate(batch):
+        if answer.done():  # a socket that closed meanwhile no longer waits (its message stands)
+            continue
+        if isinstance(outcomes, Exception):
+            answer.set_exception(outcomes)
+        else:
+            answer.set_result(outcomes[position])
+
+
+def _answer_from_writer(
+    batch: list[tuple[services.SendIntent, asyncio.Future[Answer | ProtocolError], float]],
+    reply: writer.Reply | Exception,
+) -> None:
+    """On the loop: publish what the writer stored, and answer the batch's senders."""
+    outcomes: Sequence[Answer | ProtocolError] | Exception
+    try:
+        outcomes = reply if isinstance(reply, Exception) else writer.outcomes(reply)
+    except Exception as exc:  # the writer or its database failed: the senders hear `unavailable` and retry
+        outcomes = exc
+    _answer(batch, outcomes)
 
 
 def _store() -> Callable[[list[services.SendIntent]], list[services.PostResult | ProtocolError]]:

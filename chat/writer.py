@@ -19,7 +19,6 @@ committed but could not announce is found by the hubs' gap fill and sweep. The n
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextlib
 import logging
@@ -30,6 +29,7 @@ import subprocess  # nosec B404: starts this project's own writer module
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -60,6 +60,9 @@ class Receipt:
 
 
 Outcome = Receipt | ProtocolError
+# A batch's reply from the writer: ("stored", wire outcomes, events), or ("database" | "error", the error's class
+# name, events); `events` are what the writer published as it committed (see the module's docstring).
+Reply = tuple[str, Any, list[tuple[str, dict[str, Any]]]]
 
 
 class SendWriter:
@@ -84,22 +87,14 @@ class SendWriter:
         """True while the start asked for by `start_in_background` is still under way."""
         return self._starting.is_set()
 
-    async def write(self, sends: list[Any]) -> list[Outcome]:
-        """Store a batch of sends (chat.services.SendIntent) in the writer; one outcome per send, in order.
+    def run_on_thread(self, work: Callable[[], None]) -> None:
+        """Run `work` on the thread that talks to the writer (the send queue's batches go from there)."""
+        self._thread.submit(work)
 
-        Raises OperationalError (the sender hears `unavailable`) when the database or the writer failed.
-        """
-        from chat import broadcast  # not at the top: `python -m chat.writer` loads this module before Django is set up
-
-        request = [(send.room.pk, send.participant, send.body, send.client_id) for send in sends]
-        loop = asyncio.get_running_loop()
-        kind, payload, events = await loop.run_in_executor(self._thread, self._round_trip, request)
-        broadcast.publish_collected(events)  # what was committed is announced, even if the batch then failed
-        if kind == "database":
-            raise OperationalError(f"send writer: {payload}")
-        if kind == "error":
-            raise RuntimeError(f"send writer: {payload}")
-        return [_outcome(wire) for wire in payload]
+    def store(self, sends: list[Any]) -> Reply:
+        """Store a batch of sends (chat.services.SendIntent) in the writer and return its reply (see `outcomes`).
+        Blocks: call it on the writer's thread (`run_on_thread`), not on the event loop."""
+        return self._round_trip([(send.room.pk, send.participant, send.body, send.client_id) for send in sends])
 
     def stop(self) -> None:
         """Let the writer finish and go: it exits when its socket closes (and is killed if it doesn't)."""
@@ -113,7 +108,7 @@ class SendWriter:
             self._discard()
 
     # -- on the writer thread ----------------------------------------------------------------------------------
-    def _round_trip(self, request: list[tuple[Any, ...]]) -> tuple[str, Any, list[tuple[str, dict[str, Any]]]]:
+    def _round_trip(self, request: list[tuple[Any, ...]]) -> Reply:
         with self._lock:
             try:
                 conn = self._started()
@@ -165,6 +160,20 @@ class SendWriter:
             self._process.kill()
             self._process.wait(5)
         self._conn = self._process = None
+
+
+def outcomes(reply: Reply) -> list[Outcome]:
+    """On the event loop: publish what a batch's reply says was committed, then return one outcome per send, in
+    order. Raises OperationalError (the senders hear `unavailable`) when the database or the writer failed."""
+    from chat import broadcast  # not at the top: `python -m chat.writer` loads this module before Django is set up
+
+    kind, payload, events = reply
+    broadcast.publish_collected(events)  # what was committed is announced, even if the batch then failed
+    if kind == "database":
+        raise OperationalError(f"send writer: {payload}")
+    if kind == "error":
+        raise RuntimeError(f"send writer: {payload}")
+    return [_outcome(wire) for wire in payload]
 
 
 def _outcome(wire: tuple[Any, ...]) -> Outcome:

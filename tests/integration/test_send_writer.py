@@ -7,7 +7,6 @@ frames announced in commit order, and a writer that dies costing its senders a r
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -58,7 +57,7 @@ def write(writer: SendWriter, sends: list[SendIntent]) -> tuple[list, list[tuple
     """What the send queue does with a batch; returns the outcomes and the events the server published."""
     events: list[tuple[str, dict]] = []
     with broadcast.collecting(events):  # this process's publishing, caught instead of sent
-        outcomes = asyncio.run(writer.write(sends))
+        outcomes = writer_module.outcomes(writer.store(sends))
     return outcomes, events
 
 

@@ -1,4 +1,9 @@
-"""Group commit's pacing: a lone send is written at once; a stream of sends shares batches."""
+"""Group commit's pacing: a lone send is written at once; a stream of sends shares batches.
+
+Every test runs twice: with the batches written from the event loop on the database thread (SQLite, and the test
+suite's own process), and from the thread that talks to a send writer process (PostgreSQL servers), here a
+stand-in that calls the same store in that thread.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,14 @@ import asyncio
 import itertools
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
+from django.utils.module_loading import import_string
 
+from chat import writer
 from chat.protocol import ErrorCode, ProtocolError
 from chat.sending import SendQueue
 from chat.services import SendIntent
@@ -36,6 +45,36 @@ def send(body: str) -> SendIntent:
 
 STORE = "tests.unit.test_sending.recording_store"
 pytestmark = pytest.mark.django_db  # the queue's database hop closes stale connections first
+
+
+class StandInWriter:
+    """The send writer's side of the queue without its process: the store runs on the writer's thread, and each
+    batch's start (time.monotonic) is recorded."""
+
+    def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1)
+        self.batch_starts: list[float] = []
+
+    def run_on_thread(self, work) -> None:
+        self._thread.submit(work)
+
+    def store(self, sends):
+        self.batch_starts.append(time.monotonic())
+        return ("stored", import_string(settings.SAATHI_SEND_STORE)(sends), [])
+
+
+@pytest.fixture(autouse=True, params=["database thread", "writer thread"])
+def stand_in_writer(request, monkeypatch):
+    if request.param == "database thread":
+        monkeypatch.setattr(writer, "uses_writer_process", lambda: False)
+        yield None
+        return
+    stand_in = StandInWriter()
+    monkeypatch.setattr(writer, "uses_writer_process", lambda: True)
+    monkeypatch.setattr(writer, "send_writer", lambda: stand_in)
+    monkeypatch.setattr(writer, "outcomes", lambda reply: reply[1])  # the store's own answers, as they are
+    yield stand_in
+    stand_in._thread.shutdown()
 
 
 @override_settings(SAATHI_SEND_STORE=STORE, SAATHI_SEND_BATCH_INTERVAL=0.5)
@@ -114,3 +153,19 @@ async def test_once_a_send_has_waited_too_long_new_sends_are_refused_busy_and_th
     assert (await first)[0] == "first"
     assert [body for body, _ in await asyncio.gather(*burst)] == [f"burst {n}" for n in range(30)]  # none refused
     assert (await queue.submit(send("later")))[0] == "later"  # caught up: accepted again
+
+
+@pytest.mark.parametrize("stand_in_writer", ["writer thread"], indirect=True)  # the loop's own writer waits by design
+@override_settings(SAATHI_SEND_STORE="tests.unit.test_sending.store_taking_20_ms")
+async def test_with_a_writer_process_the_next_batch_is_written_while_the_loop_is_busy_delivering(stand_in_writer):
+    # The loop writing a big room's frames must not hold back the next batch: its senders' messages would wait
+    # for the delivery before them, and the next batch would gather more, whose delivery would take longer...
+    queue = SendQueue()
+    first = queue.submit(send("first"))
+    second = queue.submit(send("second"))  # waits for the first batch
+    busy_since = time.monotonic()
+    time.sleep(0.3)  # the loop is busy (a burst of deliveries): it takes no callback for 300 ms
+    busy_until = time.monotonic()
+    assert [(await first)[0], (await second)[0]] == ["first", "second"]
+    assert len(stand_in_writer.batch_starts) == 2
+    assert busy_since < stand_in_writer.batch_starts[1] < busy_until  # written meanwhile, not after
