@@ -70,12 +70,12 @@ class SendQueue:
         """
         loop = asyncio.get_running_loop()
         now = time.monotonic()
-        answer: asyncio.Future[Answer | ProtocolError] = loop.create_future()
         with self._lock:
             if self.overloaded(now):
                 raise ProtocolError(
                     ErrorCode.UNAVAILABLE, "The meeting is very busy. Sending again in a moment…", str(send.client_id)
                 )
+            answer: asyncio.Future[Answer | ProtocolError] = loop.create_future()
             self._arrival(now)
             self._waiting.append((send, answer, now))
             start, self._writing = not self._writing, True
