@@ -34,6 +34,9 @@ Answer = services.PostResult | writer.Receipt
 
 logger = logging.getLogger("saathi.sending")
 
+# A send waiting to be written: the send, the future its socket awaits, and when it arrived (time.monotonic).
+Waiting = tuple[services.SendIntent, asyncio.Future[Answer | ProtocolError], float]
+
 BATCH_LIMIT = 128  # sends written in one transaction at most
 RATE_WINDOW_INTERVALS = 3  # the send rate that decides pacing is averaged over about this many batch intervals
 
@@ -50,8 +53,7 @@ class SendQueue:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # submit() runs on the loop, the batches may go from the writer's thread
-        # Each waiting send, the future its socket awaits, and the time (time.monotonic) it arrived.
-        self._waiting: list[tuple[services.SendIntent, asyncio.Future[Answer | ProtocolError], float]] = []
+        self._waiting: list[Waiting] = []
         self._writing = False  # whether a batch is being written or will be: one writer at a time
         self._writer_task: asyncio.Task[None] | None = None  # held, so a running task isn't garbage-collected
         self._unanswered = 0  # sends waiting or being written
@@ -125,7 +127,7 @@ class SendQueue:
                 return 0.0
             return self._last_batch_at + interval - now
 
-    def _take_batch(self) -> list[tuple[services.SendIntent, asyncio.Future[Answer | ProtocolError], float]]:
+    def _take_batch(self) -> list[Waiting]:
         """Take the next batch to write, or return [] and stop writing when nobody waits."""
         with self._lock:
             batch, self._waiting = self._waiting[:BATCH_LIMIT], self._waiting[BATCH_LIMIT:]
@@ -170,14 +172,15 @@ class SendQueue:
                 if not batch:
                     return
                 try:
-                    outcomes = await database_sync_to_async(_store())([send for send, _, _ in batch])
+                    outcomes: Sequence[Answer | ProtocolError] | Exception = await database_sync_to_async(_store())(
+                        [send for send, _, _ in batch]
+                    )
                 except Exception as exc:  # every sender hears why, and retries (a stored one gets its copy back)
-                    _answer(batch, exc)
-                    continue
+                    outcomes = exc
                 finally:
                     self._writing_since = None
                 _answer(batch, outcomes)
-        except BaseException:  # cancelled with its loop: a new loop's queue starts afresh, but not this one's
+        except BaseException:  # cancelled (its loop is closing): not left "writing", so a next send starts again
             with self._lock:
                 self._writing = False
             raise
@@ -186,7 +189,7 @@ class SendQueue:
 
 
 def _answer(
-    batch: list[tuple[services.SendIntent, asyncio.Future[Answer | ProtocolError], float]],
+    batch: list[Waiting],
     outcomes: Sequence[Answer | ProtocolError] | Exception,
 ) -> None:
     """Give each sender in `batch` its outcome, or the batch's failure."""
@@ -200,7 +203,7 @@ def _answer(
 
 
 def _answer_from_writer(
-    batch: list[tuple[services.SendIntent, asyncio.Future[Answer | ProtocolError], float]],
+    batch: list[Waiting],
     reply: writer.Reply | Exception,
 ) -> None:
     """On the loop: publish what the writer stored, and answer the batch's senders."""
