@@ -25,7 +25,7 @@ from moderation.models import Restriction
 from moderation.scanning import Assessment
 from moderation.selectors import active_mute
 from rooms.models import Meeting, Room
-from rooms.services import chairs_room, meeting_status, queue_handles, room_state
+from rooms.services import RoomSwitches, chairs_room, meeting_status, queue_handles, room_state
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +119,7 @@ def _stored_copy(room: Room, participant: Participant, client_id: uuid.UUID) -> 
 
 
 def _refusal(
-    send: SendIntent, *, current: Room, muted: bool, accepts_messages: bool, now: datetime
+    send: SendIntent, *, current: RoomSwitches, muted: bool, accepts_messages: bool, now: datetime
 ) -> ProtocolError | None:
     """Why the room's state, a mute or slow mode refuses this send, or None (the rate limit is per batch).
 
@@ -141,12 +141,19 @@ def _refusal(
     return None
 
 
-_SWITCH_FIELDS = ("id", "locked", "slow_mode_seconds", "sharing_open", "floor_starts_at", "hold_imminent")
+_SWITCH_FIELDS = (
+    "id",
+    "locked",
+    "slow_mode_seconds",
+    "sharing_open",
+    "floor_starts_at",
+    "hold_imminent",
+)  # RoomSwitches' fields, in order ("id" is its pk)
 
 
-def _send_switches(sends: Sequence[SendIntent], *, now: datetime) -> dict[tuple[int, str], tuple[Room, bool]]:
-    """Each (room, author) pair's room switches, whether the room has a schedule, and whether the author is
-    muted there (a room or site-wide mute), in one statement for the whole batch.
+def _send_switches(sends: Sequence[SendIntent], *, now: datetime) -> dict[tuple[int, str], tuple[RoomSwitches, bool]]:
+    """Each (room, author) pair's room switches (with whether the room has a schedule), and whether the author
+    is muted there (a room or site-wide mute), in one statement for the whole batch.
 
     Written as SQL because it runs for every batch of messages: the ORM's query building cost more CPU than
     the round trip itself. The mute test is RestrictionQuerySet.active().
@@ -165,32 +172,37 @@ def _send_switches(sends: Sequence[SendIntent], *, now: datetime) -> dict[tuple[
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    rooms: dict[int, Room] = {}
-    found: dict[tuple[int, str], tuple[Room, bool]] = {}
+    rooms: dict[int, RoomSwitches] = {}
+    found: dict[tuple[int, str], tuple[RoomSwitches, bool]] = {}
     convert = _room_field_converters(connection.vendor)
     for row in rows:
         *room_values, has_meeting, author_key, muted = row
         room_id = room_values[0]
         if room_id not in rooms:
-            rooms[room_id] = Room(
-                **{name: to_python(value) for (name, to_python), value in zip(convert, room_values, strict=True)}
+            rooms[room_id] = RoomSwitches(
+                *(to_python(value) for to_python, value in zip(convert, room_values, strict=True)),
+                has_meeting=bool(has_meeting),
             )
-            rooms[room_id].has_meeting = bool(has_meeting)
         found[(room_id, author_key)] = (rooms[room_id], bool(muted))
     return found  # a room deleted under an open socket has no entry
 
 
 @functools.cache
-def _room_field_converters(vendor: str) -> list[tuple[str, Callable[[object], object]]]:
+def _room_field_converters(vendor: str) -> list[Callable[[object], object]]:
     """What the ORM would do to each switch column's raw value (SQLite hands back naive datetimes, 0/1).
 
-    Worked out once per database kind (`vendor`), not per batch: it is the same for every connection."""
-    converters = []
+    Worked out once per database kind (`vendor`), not per batch: it is the same for every connection. A
+    column with nothing to convert (most of them, on PostgreSQL) is passed through as it is."""
+    converters: list[Callable[[object], object]] = []
     for name in _SWITCH_FIELDS:
         column = Room._meta.get_field(name).get_col(Room._meta.db_table)
         steps = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-        converters.append((name, functools.partial(_apply_converters, steps, column)))
+        converters.append(functools.partial(_apply_converters, steps, column) if steps else _unchanged)
     return converters
+
+
+def _unchanged(value: object) -> object:
+    return value
 
 
 def _apply_converters(steps: list[Callable[..., object]], column: object, value: object) -> object:
@@ -234,7 +246,11 @@ def _lazy(compute: Callable[[], bool]) -> Callable[[], bool]:
 
 
 def _store(
-    sends: Sequence[SendIntent], accepted: list[tuple[int, Assessment]], rooms: dict[int, Room], *, now: datetime
+    sends: Sequence[SendIntent],
+    accepted: list[tuple[int, Assessment]],
+    rooms: dict[int, RoomSwitches],
+    *,
+    now: datetime,
 ) -> list[PostResult | ProtocolError]:
     """Store the accepted sends together; if one was already stored, one at a time instead."""
     try:
@@ -255,7 +271,11 @@ def _store(
 
 
 def _store_in_one_statement(
-    sends: Sequence[SendIntent], accepted: list[tuple[int, Assessment]], rooms: dict[int, Room], *, now: datetime
+    sends: Sequence[SendIntent],
+    accepted: list[tuple[int, Assessment]],
+    rooms: dict[int, RoomSwitches],
+    *,
+    now: datetime,
 ) -> list[PostResult | ProtocolError]:
     """PostgreSQL: take each room's next numbers and insert the batch's messages in a single statement.
 
@@ -324,7 +344,7 @@ def _INSERT_BATCH_SQL() -> str:  # from the models' own table names
 
 
 def _store_together(
-    sends: Sequence[SendIntent], accepted: list[tuple[int, Assessment]], rooms: dict[int, Room]
+    sends: Sequence[SendIntent], accepted: list[tuple[int, Assessment]], rooms: dict[int, RoomSwitches]
 ) -> list[PostResult]:
     by_room: dict[int, list[int]] = {}
     for position, (index, _) in enumerate(accepted):
@@ -345,7 +365,10 @@ def _store_together(
 
 
 def _new_messages(
-    sends: Sequence[SendIntent], accepted: list[tuple[int, Assessment]], rooms: dict[int, Room], **fields: object
+    sends: Sequence[SendIntent],
+    accepted: list[tuple[int, Assessment]],
+    rooms: dict[int, RoomSwitches],
+    **fields: object,
 ) -> list[Message]:
     """The accepted sends as unsaved messages (no number yet), in the state the room's rules give them."""
     return [

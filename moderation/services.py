@@ -35,7 +35,7 @@ from moderation.models import LEVEL_RANK, AuditEntry, Flag, Level, PrivateRoomIn
 from moderation.scanning import Assessment
 from moderation.scanning import scan as scan_text
 from rooms.models import Access, Retention, Room
-from rooms.services import chairs_room
+from rooms.services import RoomSwitches, chairs_room
 
 logger = logging.getLogger("saathi.moderation")
 
@@ -205,7 +205,7 @@ def assess(body: str) -> Assessment:
     return scan_text(body)
 
 
-def initial_state(room: Room, assessment: Assessment) -> str:
+def initial_state(room: Room | RoomSwitches, assessment: Assessment) -> str:
     """Return the state a new message is stored in: held only in rooms that hold `imminent` messages."""
     if room.hold_imminent and assessment.level.value == Level.IMMINENT:
         return Message.State.HELD
