@@ -88,19 +88,12 @@ def post_messages(sends: Sequence[SendIntent], *, now: datetime | None = None) -
             rate_checked.append(index)
         else:
             outcomes[index] = refusal
-    within_rate = ratelimit.hit_many(
-        settings.SAATHI_SEND_RATE,
-        [("send", str(sends[i].room.pk), sends[i].participant.author_key) for i in rate_checked],
-    )
+    within_rate = within_send_rate([sends[i] for i in rate_checked])
     for index, allowed in zip(rate_checked, within_rate, strict=True):
         if allowed:
             accepted.append((index, moderation.assess(sends[index].body)))  # scanning before any row is locked
         else:
-            outcomes[index] = ProtocolError(
-                ErrorCode.RATE_LIMITED,
-                "You're sending quickly. Take a breath and try again shortly.",
-                str(sends[index].client_id),
-            )
+            outcomes[index] = rate_limited(sends[index])
     for index, outcome in enumerate(outcomes):  # a retry of a stored message gets its copy, whatever the rules
         if isinstance(outcome, ProtocolError):
             stored = _stored_copy(sends[index].room, sends[index].participant, sends[index].client_id)
@@ -112,6 +105,19 @@ def post_messages(sends: Sequence[SendIntent], *, now: datetime | None = None) -
             outcomes[index] = result
     assert all(outcome is not None for outcome in outcomes)  # every send was refused, matched or stored
     return outcomes  # type: ignore[return-value]
+
+
+def within_send_rate(sends: Sequence[SendIntent]) -> list[bool]:
+    """Count each send against its author's per-room rate (SAATHI_SEND_RATE), all in one Redis call."""
+    return ratelimit.hit_many(
+        settings.SAATHI_SEND_RATE, [("send", str(send.room.pk), send.participant.author_key) for send in sends]
+    )
+
+
+def rate_limited(send: SendIntent) -> ProtocolError:
+    return ProtocolError(
+        ErrorCode.RATE_LIMITED, "You're sending quickly. Take a breath and try again shortly.", str(send.client_id)
+    )
 
 
 def _stored_copy(room: Room, participant: Participant, client_id: uuid.UUID) -> Message | None:

@@ -244,3 +244,23 @@ def test_two_processes_writing_to_the_same_rooms_at_once_lose_nothing_and_skip_n
         assert seqs == list(range(1, len(seqs) + 1))
         assert Room.objects.get(pk=room.pk).last_seq == len(seqs)
     assert Message.objects.count() == 2 * 40 * 3
+
+
+def test_the_benchmarks_store_less_variant_keeps_the_rate_limit_and_stores_nothing(settings):
+    # bench/nostore.py is the "persistence and crisis scan off" side of the on/off row: it must skip only
+    # those (the database and the scan), so the per-person rate limit refuses exactly as the real store does.
+    from bench import nostore
+    from chat import ratelimit
+
+    ratelimit.reset()
+    settings.SAATHI_SEND_RATE = "3/minute"
+    room = make_room()
+    hasty, calm = member(), member()
+    sends = [intent(room, hasty, f"quick {n}") for n in range(5)] + [intent(room, calm, CRISIS)]
+    outcomes = nostore.post_messages(sends)
+    assert [isinstance(o, PostResult) for o in outcomes] == [True, True, True, False, False, True]
+    assert all(o.code == ErrorCode.RATE_LIMITED and o.client_id == str(s.client_id)
+               for o, s in zip(outcomes[3:5], sends[3:5], strict=True))  # fmt: skip
+    assert [o.message.seq for o in (*outcomes[:3], outcomes[5])] == [1, 2, 3, 4]
+    assert not Message.objects.filter(room=room).exists()  # nothing written
+    assert not Flag.objects.exists()  # and nothing scanned: the crisis message raised no flag
