@@ -6,7 +6,7 @@ authentication, per-person rate limit (Redis), sanitising and fan-out, but no da
 are numbered in memory (one process, fresh rooms), not checked against the room's rules (a database read),
 not scanned, and not written. Never used by the site.
 
-Until run 31 this variant skipped the rate limit too, so the on/off row also charged the store for a cost
+Through run 30 this variant skipped the rate limit too, so the on/off row also charged the store for a cost
 that is neither persistence nor the scan (~6 us of Python and ~9 us of Redis a message, `bench.bench_store`).
 """
 
