@@ -115,6 +115,7 @@ def within_send_rate(sends: Sequence[SendIntent]) -> list[bool]:
 
 
 def rate_limited(send: SendIntent) -> ProtocolError:
+    """The refusal a send over its author's rate gets (retryable, naming the send's client_id)."""
     return ProtocolError(
         ErrorCode.RATE_LIMITED, "You're sending quickly. Take a breath and try again shortly.", str(send.client_id)
     )
