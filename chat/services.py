@@ -67,15 +67,22 @@ def post_messages(sends: Sequence[SendIntent], *, now: datetime | None = None) -
 
     The socket layer hands over every send that arrived while the previous ones were being written (group
     commit), so a busy process pays for its rule query, its transaction and its commit once per batch, not
-    once per message. Each room's messages are numbered in the order they arrived. A refusal is returned
-    as that send's ProtocolError; a database failure raises, and then nothing in the batch was stored.
+    once per message. Every send counts toward its author's rate, a refused one too (Redis counts while the
+    rules are read); a send the rules refuse hears their reason. Each room's messages are numbered in the
+    order they arrived. A refusal is returned as that send's ProtocolError; a database failure raises, and
+    then nothing in the batch was stored.
     """
     now = now or timezone.now()
-    switches = _send_switches(sends, now=now)
+    # Every send is counted against its author's rate while the rules are read (a refused send counts too):
+    # Redis and the database answer at the same time, not one after the other.
+    counting = start_send_rate_count(sends)
+    try:
+        switches = _send_switches(sends, now=now)
+    finally:
+        within_rate = counting()
     accepting: dict[int, bool] = {}
     outcomes: list[PostResult | ProtocolError | None] = [None] * len(sends)
     accepted: list[tuple[int, Assessment]] = []
-    rate_checked: list[int] = []  # sends the room's rules allow, for the per-person rate limit, all at once
     for index, send in enumerate(sends):
         if (send.room.pk, send.participant.author_key) not in switches:
             outcomes[index] = ProtocolError(ErrorCode.NOT_FOUND, "This meeting no longer exists.", str(send.client_id))
@@ -84,16 +91,12 @@ def post_messages(sends: Sequence[SendIntent], *, now: datetime | None = None) -
         if current.pk not in accepting:  # the schedule is read once per room per batch
             accepting[current.pk] = room_state(current, now=now).accepts_messages
         refusal = _refusal(send, current=current, muted=muted, accepts_messages=accepting[current.pk], now=now)
-        if refusal is None:
-            rate_checked.append(index)
-        else:
+        if refusal is not None:
             outcomes[index] = refusal
-    within_rate = within_send_rate([sends[i] for i in rate_checked])
-    for index, allowed in zip(rate_checked, within_rate, strict=True):
-        if allowed:
-            accepted.append((index, moderation.assess(sends[index].body)))  # scanning before any row is locked
+        elif not within_rate[index]:
+            outcomes[index] = rate_limited(send)
         else:
-            outcomes[index] = rate_limited(sends[index])
+            accepted.append((index, moderation.assess(send.body)))  # scanning before any row is locked
     for index, outcome in enumerate(outcomes):  # a retry of a stored message gets its copy, whatever the rules
         if isinstance(outcome, ProtocolError):
             stored = _stored_copy(sends[index].room, sends[index].participant, sends[index].client_id)
@@ -109,7 +112,12 @@ def post_messages(sends: Sequence[SendIntent], *, now: datetime | None = None) -
 
 def within_send_rate(sends: Sequence[SendIntent]) -> list[bool]:
     """Count each send against its author's per-room rate (SAATHI_SEND_RATE), all in one Redis call."""
-    return ratelimit.hit_many(
+    return start_send_rate_count(sends)()
+
+
+def start_send_rate_count(sends: Sequence[SendIntent]) -> Callable[[], list[bool]]:
+    """`within_send_rate`, sent to Redis now; call the returned function (once, always) for the answer."""
+    return ratelimit.start_hit_many(
         settings.SAATHI_SEND_RATE, [("send", str(send.room.pk), send.participant.author_key) for send in sends]
     )
 

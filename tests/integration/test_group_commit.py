@@ -139,6 +139,23 @@ def test_the_rate_limit_counts_each_send_of_a_batch_and_only_that_persons(settin
     assert [o.message.seq for o in (*outcomes[:3], outcomes[5])] == [1, 2, 3, 4]
 
 
+def test_a_send_the_rules_refuse_hears_the_rule_and_still_counts_toward_the_rate(settings):
+    # The rate is counted while the rules are read, so a refused send counts too; the refusal names the rule.
+    from chat import ratelimit
+
+    ratelimit.reset()
+    settings.SAATHI_SEND_RATE = "3/minute"
+    room = make_room()
+    hasty = member()
+    Room.objects.filter(pk=room.pk).update(locked=True)
+    locked_out = post_messages([intent(room, hasty, f"knock {n}") for n in range(4)])
+    assert [o.code for o in locked_out] == [ErrorCode.LOCKED] * 4  # "locked", the reason that helps, not "slow down"
+    Room.objects.filter(pk=room.pk).update(locked=False)
+    after = post_messages([intent(room, hasty, "open now?")])
+    assert isinstance(after[0], ProtocolError) and after[0].code == ErrorCode.RATE_LIMITED
+    assert not Message.objects.filter(room=room).exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_outside_a_transaction_a_batch_is_numbered_and_committed_by_one_write_and_a_retry_still_gets_its_copy():
     # The server's case: no transaction around the batch (PostgreSQL writes it in one statement).

@@ -51,3 +51,38 @@ def test_each_limit_of_a_spec_applies_with_its_own_size_and_window(limits_in_red
     lives_ms = sorted(limits_in_redis.pttl(key) for key in limits_in_redis.keys(f"LIMITS:*{person}*"))
     assert len(lives_ms) == 2
     assert lives_ms[0] <= 1000 < 50_000 < lives_ms[1] <= 60_000  # each list expires with its own window
+
+
+def test_a_batch_sent_before_other_work_is_counted_once_when_its_answer_is_read(limits_in_redis) -> None:
+    # The send path sends the batch's count, reads the room's rules meanwhile, then reads the count.
+    room, person = uuid.uuid4().hex, uuid.uuid4().hex
+    answer = ratelimit.start_hit_many("3/minute", [("send", room, person)] * 2)
+    assert ratelimit.hit_many("3/minute", [("send", room, person)]) == [True]  # other Redis work in between
+    assert answer() == [True, True]
+    assert ratelimit.hit_many("3/minute", [("send", room, person)]) == [False]  # 2 + 1 counted, no more
+
+
+def test_a_pooled_connection_redis_dropped_is_replaced_and_the_batch_counted_once(limits_in_redis) -> None:
+    room, person = uuid.uuid4().hex, uuid.uuid4().hex
+    assert ratelimit.hit_many("3/minute", [("send", room, person)]) == [True]  # a connection now in the pool
+    limits_in_redis.client_kill_filter(_type="normal", skipme=True)  # as a Redis restart does to every client
+    assert ratelimit.hit_many("3/minute", [("send", room, person)] * 2) == [True, True]
+    assert limits_in_redis.llen(next(iter(limits_in_redis.keys(f"LIMITS:*{person}*")))) == 3
+
+
+def test_a_batch_started_then_forgotten_by_redis_is_loaded_again_and_counted(limits_in_redis) -> None:
+    room, person = uuid.uuid4().hex, uuid.uuid4().hex
+    assert ratelimit.hit_many("2/minute", [("send", room, person)]) == [True]
+    limits_in_redis.script_flush()
+    assert ratelimit.start_hit_many("2/minute", [("send", room, person)] * 2)() == [True, False]
+
+
+def test_without_redis_a_started_batch_is_allowed_and_the_limiter_says_why(settings, caplog) -> None:
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    ratelimit._limiter.cache_clear()
+    try:
+        with caplog.at_level("WARNING", logger="saathi.ratelimit"):
+            assert ratelimit.start_hit_many("1/minute", [("send", "r", "p")] * 2)() == [True, True]
+    finally:
+        ratelimit._limiter.cache_clear()
+    assert "rate limiter unavailable" in caplog.text
