@@ -71,15 +71,38 @@ def post_messages(sends: Sequence[SendIntent], *, now: datetime | None = None) -
     rules are read); a send the rules refuse hears their reason. Each room's messages are numbered in the
     order they arrived. A refusal is returned as that send's ProtocolError; a database failure raises, and
     then nothing in the batch was stored.
+
+    On PostgreSQL, a batch whose rooms all allowed sending when their rules were last read is written without
+    reading them again: its one write statement checks them against the rows it locks, and leaves out every
+    send whose room changed or whose author was muted since; those are then checked afresh (`_known_rules`).
     """
     now = now or timezone.now()
-    # Every send is counted against its author's rate while the rules are read (a refused send counts too):
-    # Redis and the database answer at the same time, not one after the other.
+    # Redis counts the batch while the database answers (or the scan runs), not one after the other.
     counting = start_send_rate_count(sends)
+    switches: dict[tuple[int, str], tuple[RoomSwitches, bool]] = {}
     try:
-        switches = _send_switches(sends, now=now)
+        known = _known_rules(sends, now=now)
+        if known is None:
+            switches = _send_switches(sends, now=now)
+        else:
+            assessments = [moderation.assess(send.body) for send in sends]
     finally:
         within_rate = counting()
+    if known is not None and all(assessment.level.value == "none" for assessment in assessments):
+        return _post_on_known_rules(sends, within_rate, assessments, known, now=now)
+    if known is not None:  # a message for the crisis layer: its batch is written in a transaction, rules read
+        switches = _send_switches(sends, now=now)
+    return _post_checked(sends, within_rate, switches, now=now)
+
+
+def _post_checked(
+    sends: Sequence[SendIntent],
+    within_rate: list[bool],
+    switches: dict[tuple[int, str], tuple[RoomSwitches, bool]],
+    *,
+    now: datetime,
+) -> list[PostResult | ProtocolError]:
+    """`post_messages` with the rules just read (`switches`) and the rate already counted (`within_rate`)."""
     accepting: dict[int, bool] = {}
     outcomes: list[PostResult | ProtocolError | None] = [None] * len(sends)
     accepted: list[tuple[int, Assessment]] = []
@@ -97,14 +120,85 @@ def post_messages(sends: Sequence[SendIntent], *, now: datetime | None = None) -
             outcomes[index] = rate_limited(send)
         else:
             accepted.append((index, moderation.assess(send.body)))  # scanning before any row is locked
-    for index, outcome in enumerate(outcomes):  # a retry of a stored message gets its copy, whatever the rules
+    _give_retries_their_copies(sends, outcomes)
+    if accepted:
+        rooms = {key[0]: current for key, (current, _) in switches.items()}
+        for (index, _), result in zip(accepted, _store(sends, accepted, rooms, now=now), strict=True):
+            outcomes[index] = result
+    assert all(outcome is not None for outcome in outcomes)  # every send was refused, matched or stored
+    return outcomes  # type: ignore[return-value]
+
+
+def _give_retries_their_copies(sends: Sequence[SendIntent], outcomes: list[PostResult | ProtocolError | None]) -> None:
+    """A refused retry of a message that is already stored gets its stored copy instead, whatever the rules."""
+    for index, outcome in enumerate(outcomes):
         if isinstance(outcome, ProtocolError):
             stored = _stored_copy(sends[index].room, sends[index].participant, sends[index].client_id)
             if stored is not None:
                 outcomes[index] = PostResult(message=stored, created=False)
-    if accepted:
-        rooms = {key[0]: current for key, (current, _) in switches.items()}
-        for (index, _), result in zip(accepted, _store(sends, accepted, rooms, now=now), strict=True):
+
+
+# Each room's switches as last read by a batch in this process. Only a shortcut: a batch that uses them has
+# its write statement compare them with the room's row, so a stale copy costs a second look, never a wrong
+# answer. Bounded by the number of rooms; cleared if that ever grows past reason.
+_KNOWN_SWITCHES: dict[int, RoomSwitches] = {}
+_KNOWN_SWITCHES_LIMIT = 10_000
+
+
+def _known_rules(sends: Sequence[SendIntent], *, now: datetime) -> dict[int, RoomSwitches] | None:
+    """The last-read switches of every room in the batch, if by them each room takes every send now (not
+    locked, no slow mode, sharing open); None when the rules must be read first (or this isn't PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        return None
+    known: dict[int, RoomSwitches] = {}
+    for send in sends:
+        room_id = send.room.pk
+        if room_id in known:
+            continue
+        current = _KNOWN_SWITCHES.get(room_id)
+        if current is None or current.locked or current.slow_mode_seconds:
+            return None
+        if not room_state(current, now=now).accepts_messages:  # the schedule, at `now`, as the full check does
+            return None
+        known[room_id] = current
+    return known
+
+
+def _post_on_known_rules(
+    sends: Sequence[SendIntent],
+    within_rate: list[bool],
+    assessments: list[Assessment],
+    known: dict[int, RoomSwitches],
+    *,
+    now: datetime,
+) -> list[PostResult | ProtocolError]:
+    """Write the sends within their rate in one statement that checks `known` and the authors' mutes; the
+    sends it leaves out (their room changed, or was deleted, or their author was muted) are checked afresh."""
+    outcomes: list[PostResult | ProtocolError | None] = [None] * len(sends)
+    accepted: list[tuple[int, Assessment]] = []
+    for index, send in enumerate(sends):
+        if within_rate[index]:
+            accepted.append((index, assessments[index]))
+        else:
+            outcomes[index] = rate_limited(send)
+    _give_retries_their_copies(sends, outcomes)
+    if not accepted:
+        return outcomes  # type: ignore[return-value]
+    try:
+        if connection.in_atomic_block:
+            with transaction.atomic():
+                written = _store_in_one_statement(sends, accepted, known, now=now, checks_rooms=True)
+        else:
+            written = _store_in_one_statement(sends, accepted, known, now=now, checks_rooms=True)
+    except IntegrityError:  # a retry of a stored message, or one client_id twice: the careful way, rules read
+        return _post_checked(sends, within_rate, _send_switches(sends, now=now), now=now)
+    again = [index for (index, _), result in zip(accepted, written, strict=True) if result is None]
+    for (index, _), result in zip(accepted, written, strict=True):
+        outcomes[index] = result
+    if again:  # counted already: checked against the rules as they are now, and stored if they allow it
+        rechecked = [sends[index] for index in again]
+        results = _post_checked(rechecked, [True] * len(again), _send_switches(rechecked, now=now), now=now)
+        for index, result in zip(again, results, strict=True):
             outcomes[index] = result
     assert all(outcome is not None for outcome in outcomes)  # every send was refused, matched or stored
     return outcomes  # type: ignore[return-value]
@@ -199,6 +293,12 @@ def _send_switches(sends: Sequence[SendIntent], *, now: datetime) -> dict[tuple[
                 has_meeting=bool(has_meeting),
             )
         found[(room_id, author_key)] = (rooms[room_id], bool(muted))
+    if len(_KNOWN_SWITCHES) > _KNOWN_SWITCHES_LIMIT:
+        _KNOWN_SWITCHES.clear()
+    _KNOWN_SWITCHES.update(rooms)
+    for room_id, _ in pairs:
+        if room_id not in rooms:  # deleted
+            _KNOWN_SWITCHES.pop(room_id, None)
     return found  # a room deleted under an open socket has no entry
 
 
@@ -273,9 +373,11 @@ def _store(
             # The usual batch: nothing for the crisis layer, so numbering and inserting is the whole write, and
             # one statement does it (its own transaction, unless the caller holds one).
             if not connection.in_atomic_block:
-                return _store_in_one_statement(sends, accepted, rooms, now=now)
-            with transaction.atomic():
-                return _store_in_one_statement(sends, accepted, rooms, now=now)
+                written = _store_in_one_statement(sends, accepted, rooms, now=now)
+            else:
+                with transaction.atomic():
+                    written = _store_in_one_statement(sends, accepted, rooms, now=now)
+            return [_stored_or_gone(sends[index], result) for (index, _), result in zip(accepted, written, strict=True)]
         if connection.features.can_return_rows_from_bulk_insert:
             # A flag is written in the same transaction as its message: never a stored crisis without its flag.
             with transaction.atomic():
@@ -285,26 +387,32 @@ def _store(
     return [_store_one(sends[index]) for index, _ in accepted]
 
 
+def _stored_or_gone(send: SendIntent, result: PostResult | None) -> PostResult | ProtocolError:
+    """A send the write left out although its rules were just read: its room was deleted in between."""
+    if result is None:
+        return ProtocolError(ErrorCode.NOT_FOUND, "This meeting no longer exists.", str(send.client_id))
+    return result
+
+
 def _store_in_one_statement(
     sends: Sequence[SendIntent],
     accepted: list[tuple[int, Assessment]],
     rooms: dict[int, RoomSwitches],
     *,
     now: datetime,
-) -> list[PostResult | ProtocolError]:
+    checks_rooms: bool = False,
+) -> list[PostResult | None]:
     """PostgreSQL: take each room's next numbers and insert the batch's messages in a single statement.
 
     Written as SQL because this runs for every batch: a round trip each for BEGIN, the numbering UPDATE, the
     INSERT and COMMIT, and the ORM's per-row preparation, were most of a batch's cost (`python -m
     bench.bench_store`). The rooms are locked in id order before any is changed, as `_advance_seqs` does, so
     two processes' batches never wait on each other in a cycle.
+
+    With `checks_rooms` (`rooms` being each room's switches as this process last read them), the statement
+    also writes nothing to a room whose row no longer has those switches, nor from an author muted there now. None stands for a
+    send that was not written: its room was left out that way, or deleted since its rules were read.
     """
-    counts: dict[int, int] = {}
-    places: list[int] = []  # each message's place among its room's messages in this batch, from 1
-    for index, _ in accepted:
-        room_id = sends[index].room.pk
-        counts[room_id] = counts.get(room_id, 0) + 1
-        places.append(counts[room_id])
     messages = _new_messages(sends, accepted, rooms, created_at=now)
     # The batch as one JSON parameter: psycopg adapts a list element by element in Python; json.dumps is C.
     batch = json.dumps(
@@ -312,25 +420,40 @@ def _store_in_one_statement(
             {
                 "position": position,
                 "room_id": message.room_id,
-                "place": place,
                 "author_key": message.author_key,
                 "handle": message.handle,
                 "body": message.body,
                 "client_id": str(message.client_id),
                 "state": message.state,
             }
-            for position, (message, place) in enumerate(zip(messages, places, strict=True))
+            for position, message in enumerate(messages)
         ]
     )
+    if not checks_rooms:
+        params: list[object] = [batch, now]
+    else:
+        expected = json.dumps(
+            [
+                {
+                    "room_id": switches.pk,
+                    "locked": switches.locked,
+                    "slow_mode_seconds": switches.slow_mode_seconds,
+                    "sharing_open": switches.sharing_open,
+                    "floor_starts_at": switches.floor_starts_at.isoformat() if switches.floor_starts_at else None,
+                    "hold_imminent": switches.hold_imminent,
+                    "has_meeting": switches.has_meeting,
+                }
+                for switches in rooms.values()
+            ]
+        )
+        params = [batch, Restriction.Kind.MUTE.value, now, expected, now]
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_BATCH_SQL(), [batch, now])
+        cursor.execute(_INSERT_BATCH_SQL(checks_rooms), params)
         stored = {position: (pk, seq) for position, pk, seq in cursor.fetchall()}
-    results: list[PostResult | ProtocolError] = []
+    results: list[PostResult | None] = []
     for position, ((index, assessment), message) in enumerate(zip(accepted, messages, strict=True)):
-        if position not in stored:  # its room was deleted since the rules were read: nothing stored for it
-            results.append(
-                ProtocolError(ErrorCode.NOT_FOUND, "This meeting no longer exists.", str(sends[index].client_id))
-            )
+        if position not in stored:
+            results.append(None)
             continue
         message.pk, message.seq = stored[position]
         _announce(message, sends[index].participant, assessment)
@@ -339,15 +462,39 @@ def _store_in_one_statement(
 
 
 @functools.cache
-def _INSERT_BATCH_SQL() -> str:  # from the models' own table names
-    room, message = Room._meta.db_table, Message._meta.db_table
+def _INSERT_BATCH_SQL(checks_rooms: bool) -> str:  # from the models' own table names
+    room, message, meeting, restriction = (m._meta.db_table for m in (Room, Message, Meeting, Restriction))
+    given = (
+        "SELECT * FROM jsonb_to_recordset(%s::jsonb) AS m(position int, room_id bigint, author_key varchar,"
+        " handle varchar, body text, client_id uuid, state varchar)"
+    )
+    expected = checked = ""
+    if checks_rooms:
+        # An author muted since (room or site-wide: RestrictionQuerySet.active(), as in _SEND_SWITCHES_SQL)...
+        given += (
+            f" WHERE NOT EXISTS (SELECT 1 FROM {restriction} x WHERE x.author_key = m.author_key AND x.kind = %s"  # noqa: S608  # nosec B608: table names from the models
+            "   AND (x.room_id = m.room_id OR x.room_id IS NULL)"
+            "   AND x.lifted_at IS NULL AND (x.until IS NULL OR x.until > %s))"
+        )
+        # ... and a room whose switches changed (compared on the row the UPDATE locks) are not written.
+        expected = (
+            " JOIN jsonb_to_recordset(%s::jsonb) AS e(room_id bigint, locked boolean, slow_mode_seconds int,"
+            "   sharing_open boolean, floor_starts_at timestamptz, hold_imminent boolean, has_meeting boolean)"
+            "   ON e.room_id = counts.room_id"
+        )
+        checked = (
+            " AND r.locked = e.locked AND r.slow_mode_seconds = e.slow_mode_seconds"  # noqa: S608
+            " AND r.sharing_open = e.sharing_open AND r.floor_starts_at IS NOT DISTINCT FROM e.floor_starts_at"
+            " AND r.hold_imminent = e.hold_imminent"
+            f" AND EXISTS (SELECT 1 FROM {meeting} mt WHERE mt.room_id = r.id) = e.has_meeting"  # nosec B608: table names from the models
+        )
     return (
-        "WITH batch AS (SELECT * FROM jsonb_to_recordset(%s::jsonb) AS m(position int, room_id bigint, place bigint,"  # noqa: S608  # nosec B608: table names from the models
-        "   author_key varchar, handle varchar, body text, client_id uuid, state varchar)),"
+        "WITH batch AS (SELECT g.*, row_number() OVER (PARTITION BY g.room_id ORDER BY g.position) AS place"  # noqa: S608  # nosec B608: table names from the models
+        f"   FROM ({given}) g),"
         " counts AS (SELECT room_id, count(*) AS n FROM batch GROUP BY room_id),"
-        f" numbered AS (UPDATE {room} r SET last_seq = r.last_seq + counts.n FROM counts"
-        f"   WHERE r.id = counts.room_id AND r.id IN (SELECT id FROM {room} WHERE id IN (SELECT room_id FROM counts)"
-        "     ORDER BY id FOR UPDATE)"
+        f" numbered AS (UPDATE {room} r SET last_seq = r.last_seq + counts.n FROM counts{expected}"
+        f"   WHERE r.id = counts.room_id{checked}"
+        f"   AND r.id IN (SELECT id FROM {room} WHERE id IN (SELECT room_id FROM counts) ORDER BY id FOR UPDATE)"
         "   RETURNING r.id, r.last_seq - counts.n AS before),"
         f" inserted AS (INSERT INTO {message} (room_id, seq, author_key, handle, body, client_id, state, created_at)"
         "   SELECT b.room_id, n.before + b.place, b.author_key, b.handle, b.body, b.client_id, b.state, %s"
