@@ -175,29 +175,28 @@ def _post_on_known_rules(
     """Write the sends within their rate in one statement that checks `known` and the authors' mutes; the
     sends it leaves out (their room changed, or was deleted, or their author was muted) are checked afresh."""
     outcomes: list[PostResult | ProtocolError | None] = [None] * len(sends)
-    accepted: list[tuple[int, Assessment]] = []
-    for index, send in enumerate(sends):
-        if within_rate[index]:
-            accepted.append((index, assessments[index]))
-        else:
-            outcomes[index] = rate_limited(send)
-    _give_retries_their_copies(sends, outcomes)
-    if not accepted:
-        return outcomes  # type: ignore[return-value]
-    try:
-        if connection.in_atomic_block:
-            with transaction.atomic():
+    accepted = [(index, assessments[index]) for index in range(len(sends)) if within_rate[index]]
+    # A send over its rate is told the rules' reason first if they refuse it too (a muted member hears
+    # "muted", not "slow down"), so it goes the careful way, with the ones the statement leaves out.
+    again = [index for index in range(len(sends)) if not within_rate[index]]
+    if accepted:
+        try:
+            if connection.in_atomic_block:
+                with transaction.atomic():
+                    written = _store_in_one_statement(sends, accepted, known, now=now, checks_rooms=True)
+            else:
                 written = _store_in_one_statement(sends, accepted, known, now=now, checks_rooms=True)
-        else:
-            written = _store_in_one_statement(sends, accepted, known, now=now, checks_rooms=True)
-    except IntegrityError:  # a retry of a stored message, or one client_id twice: the careful way, rules read
-        return _post_checked(sends, within_rate, _send_switches(sends, now=now), now=now)
-    again = [index for (index, _), result in zip(accepted, written, strict=True) if result is None]
-    for (index, _), result in zip(accepted, written, strict=True):
-        outcomes[index] = result
+        except IntegrityError:  # a retry of a stored message, or one client_id twice: the careful way, rules read
+            return _post_checked(sends, within_rate, _send_switches(sends, now=now), now=now)
+        again += [index for (index, _), result in zip(accepted, written, strict=True) if result is None]
+        for (index, _), result in zip(accepted, written, strict=True):
+            outcomes[index] = result
     if again:  # counted already: checked against the rules as they are now, and stored if they allow it
+        again.sort()
         rechecked = [sends[index] for index in again]
-        results = _post_checked(rechecked, [True] * len(again), _send_switches(rechecked, now=now), now=now)
+        results = _post_checked(
+            rechecked, [within_rate[index] for index in again], _send_switches(rechecked, now=now), now=now
+        )
         for index, result in zip(again, results, strict=True):
             outcomes[index] = result
     assert all(outcome is not None for outcome in outcomes)  # every send was refused, matched or stored

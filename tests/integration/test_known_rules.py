@@ -158,3 +158,35 @@ def test_a_batch_to_known_rooms_is_one_statement():
         assert post_messages([intent(room, ana, "second")], now=NOW)[0].created
     writes = [q["sql"] for q in captured if "SAVEPOINT" not in q["sql"]]
     assert len(writes) == 1 and "INSERT" in writes[0]
+
+
+@pytest.mark.parametrize("change", [locked, "muted"])
+def test_someone_over_the_rate_in_a_room_closed_to_them_since_hears_why_it_is_closed(settings, change):
+    # Over the rate and refused by the rules: "muted" or "locked" tells them what "slow down" would not.
+    settings.SAATHI_SEND_RATE = "2/minute"
+    room = make_room()
+    ana, ben = member(), member()
+    assert all(o.created for o in post_messages([intent(room, ana, "one"), intent(room, ana, "two")], now=NOW))
+    if change == "muted":
+        moderation.do_mute(
+            room=room, actor=MODERATOR, target=moderation.Target(author_key=ana.author_key, handle=ana.handle),
+            minutes=5, now=NOW,
+        )  # fmt: skip
+        code = ErrorCode.MUTED
+    else:
+        change(room, ana)
+        code = ErrorCode.LOCKED
+    outcomes = post_messages([intent(room, ana, "three"), intent(room, ben, "hi")], now=NOW)
+    assert outcomes[0].code == code
+    if change == "muted":
+        assert outcomes[1].created and outcomes[1].message.seq == 3  # the room is still open to everyone else
+
+
+def test_someone_over_the_rate_in_a_known_room_is_told_to_slow_down_and_the_rest_is_stored(settings):
+    settings.SAATHI_SEND_RATE = "1/minute"
+    room = make_room()
+    ana, ben = member(), member()
+    assert post_messages([intent(room, ana, "one")], now=NOW)[0].created
+    outcomes = post_messages([intent(room, ana, "two"), intent(room, ben, "hi")], now=NOW)
+    assert outcomes[0].code == ErrorCode.RATE_LIMITED
+    assert outcomes[1].created and outcomes[1].message.seq == 2
