@@ -6,6 +6,7 @@ import functools
 import json
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -91,7 +92,7 @@ def post_messages(sends: Sequence[SendIntent], *, now: datetime | None = None) -
     if known is not None and all(assessment.level.value == "none" for assessment in assessments):
         return _post_on_known_rules(sends, within_rate, assessments, known, now=now)
     if known is not None:  # a message for the crisis layer: its batch is written in a transaction, rules read
-        switches = _send_switches(sends, now=now)
+        return _post_checked(sends, within_rate, _send_switches(sends, now=now), assessments, now=now)
     return _post_checked(sends, within_rate, switches, now=now)
 
 
@@ -99,10 +100,12 @@ def _post_checked(
     sends: Sequence[SendIntent],
     within_rate: list[bool],
     switches: dict[tuple[int, str], tuple[RoomSwitches, bool]],
+    assessments: Sequence[Assessment] | None = None,
     *,
     now: datetime,
 ) -> list[PostResult | ProtocolError]:
-    """`post_messages` with the rules just read (`switches`) and the rate already counted (`within_rate`)."""
+    """`post_messages` with the rules just read (`switches`) and the rate already counted (`within_rate`);
+    `assessments`, one per send, when the batch was scanned already (each message is scanned once)."""
     accepting: dict[int, bool] = {}
     outcomes: list[PostResult | ProtocolError | None] = [None] * len(sends)
     accepted: list[tuple[int, Assessment]] = []
@@ -119,7 +122,8 @@ def _post_checked(
         elif not within_rate[index]:
             outcomes[index] = rate_limited(send)
         else:
-            accepted.append((index, moderation.assess(send.body)))  # scanning before any row is locked
+            # Scanned before any row is locked, unless it was already.
+            accepted.append((index, assessments[index] if assessments is not None else moderation.assess(send.body)))
     _give_retries_their_copies(sends, outcomes)
     if accepted:
         rooms = {key[0]: current for key, (current, _) in switches.items()}
@@ -181,13 +185,10 @@ def _post_on_known_rules(
     again = [index for index in range(len(sends)) if not within_rate[index]]
     if accepted:
         try:
-            if connection.in_atomic_block:
-                with transaction.atomic():
-                    written = _store_in_one_statement(sends, accepted, known, now=now, checks_rooms=True)
-            else:
+            with _own_transaction_or_savepoint():
                 written = _store_in_one_statement(sends, accepted, known, now=now, checks_rooms=True)
         except IntegrityError:  # a retry of a stored message, or one client_id twice: the careful way, rules read
-            return _post_checked(sends, within_rate, _send_switches(sends, now=now), now=now)
+            return _post_checked(sends, within_rate, _send_switches(sends, now=now), assessments, now=now)
         again += [index for (index, _), result in zip(accepted, written, strict=True) if result is None]
         for (index, _), result in zip(accepted, written, strict=True):
             outcomes[index] = result
@@ -195,7 +196,11 @@ def _post_on_known_rules(
         again.sort()
         rechecked = [sends[index] for index in again]
         results = _post_checked(
-            rechecked, [within_rate[index] for index in again], _send_switches(rechecked, now=now), now=now
+            rechecked,
+            [within_rate[index] for index in again],
+            _send_switches(rechecked, now=now),
+            [assessments[index] for index in again],
+            now=now,
         )
         for index, result in zip(again, results, strict=True):
             outcomes[index] = result
@@ -370,12 +375,9 @@ def _store(
     try:
         if connection.vendor == "postgresql" and all(assessment.level.value == "none" for _, assessment in accepted):
             # The usual batch: nothing for the crisis layer, so numbering and inserting is the whole write, and
-            # one statement does it (its own transaction, unless the caller holds one).
-            if not connection.in_atomic_block:
+            # one statement does it.
+            with _own_transaction_or_savepoint():
                 written = _store_in_one_statement(sends, accepted, rooms, now=now)
-            else:
-                with transaction.atomic():
-                    written = _store_in_one_statement(sends, accepted, rooms, now=now)
             return [_stored_or_gone(sends[index], result) for (index, _), result in zip(accepted, written, strict=True)]
         if connection.features.can_return_rows_from_bulk_insert:
             # A flag is written in the same transaction as its message: never a stored crisis without its flag.
@@ -384,6 +386,12 @@ def _store(
     except IntegrityError:  # a retry of a stored message, or one client_id twice in this batch
         pass
     return [_store_one(sends[index]) for index, _ in accepted]
+
+
+def _own_transaction_or_savepoint() -> AbstractContextManager[object]:
+    """Around one write statement that may fail: alone it is its own transaction (autocommit, no BEGIN to pay
+    for); inside the caller's transaction, a savepoint, so its IntegrityError leaves that transaction usable."""
+    return transaction.atomic() if connection.in_atomic_block else nullcontext()
 
 
 def _stored_or_gone(send: SendIntent, result: PostResult | None) -> PostResult | ProtocolError:

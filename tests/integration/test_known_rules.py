@@ -16,7 +16,7 @@ from chat.models import Message
 from chat.protocol import ErrorCode, ProtocolError
 from chat.services import SendIntent, post_messages
 from moderation import services as moderation
-from moderation.models import Restriction
+from moderation.models import Flag, Restriction
 from rooms.models import Meeting, Room
 from tests.factories import make_room, make_user
 
@@ -24,6 +24,7 @@ pytestmark = pytest.mark.django_db
 
 # 03:00 in Kolkata: outside the 19:00 meeting that `a_schedule_closed_now` gives a room.
 NOW = datetime(2026, 12, 7, 21, 30, tzinfo=UTC)
+CRISIS = "I want to kill myself tonight, I have the pills ready"
 MODERATOR = moderation.Participant(handle="Mod", author_key="u:0", roles=frozenset({"moderator"}))
 
 
@@ -190,3 +191,18 @@ def test_someone_over_the_rate_in_a_known_room_is_told_to_slow_down_and_the_rest
     outcomes = post_messages([intent(room, ana, "two"), intent(room, ben, "hi")], now=NOW)
     assert outcomes[0].code == ErrorCode.RATE_LIMITED
     assert outcomes[1].created and outcomes[1].message.seq == 2
+
+
+def test_a_crisis_message_to_a_known_room_raises_its_flag_and_each_message_is_scanned_once(monkeypatch):
+    # On known rules the batch is scanned before the write; a crisis in it sends the batch the careful way
+    # (rules read, one transaction with the flag), and that way takes the scan it already has.
+    room = make_room()
+    ana, ben = member(), member()
+    assert post_messages([intent(room, ana, "first")], now=NOW)[0].created
+    scanned: list[str] = []
+    assess = moderation.assess
+    monkeypatch.setattr(moderation, "assess", lambda body: scanned.append(body) or assess(body))
+    outcomes = post_messages([intent(room, ben, "good morning all"), intent(room, ana, CRISIS)], now=NOW)
+    assert [o.message.seq for o in outcomes] == [2, 3]
+    assert list(Flag.objects.values_list("message_id", flat=True)) == [outcomes[1].message.pk]
+    assert sorted(scanned) == sorted(["good morning all", CRISIS])
