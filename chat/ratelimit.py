@@ -18,7 +18,11 @@ logger = logging.getLogger("saathi.ratelimit")
 @cache
 def _limiter() -> strategies.MovingWindowRateLimiter:
     url = settings.REDIS_URL or "memory://"
-    return strategies.MovingWindowRateLimiter(storage.storage_from_string(url))
+    # Counters keyed by room and person ids: a deployment's own prefix keeps another's (or an older test
+    # database's, whose ids repeat) from counting against them on a shared Redis.
+    return strategies.MovingWindowRateLimiter(
+        storage.storage_from_string(url, key_prefix=f"{settings.REDIS_PREFIX}:limits")
+    )
 
 
 @cache

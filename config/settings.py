@@ -126,6 +126,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# What this deployment keeps on Redis (channels and rate-limit counters) starts with this, so deployments
+# (or test runs) sharing one Redis keep apart.
+REDIS_PREFIX = env.str("SAATHI_CHANNEL_PREFIX", default="saathi")
 
 # The channel layer is only a fast path between processes; the database is the source of truth.
 # Pub/Sub never drops a message and re-subscribes after a Redis restart; payloads are encrypted at rest in Redis.
@@ -136,8 +139,7 @@ if REDIS_URL:
             "BACKEND": "chat.layers.PubSubChannelLayer",  # skips payloads it can't read
             "CONFIG": {
                 "hosts": [REDIS_URL],
-                # Deployments (or test runs) sharing one Redis keep apart by prefix.
-                "prefix": env.str("SAATHI_CHANNEL_PREFIX", default="saathi"),
+                "prefix": REDIS_PREFIX,
                 "symmetric_encryption_keys": [CHANNEL_ENCRYPTION_KEY],
             },
         }

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 import redis
+from django.conf import settings as django_settings
 
 from chat import ratelimit
 
@@ -16,6 +17,21 @@ def limits_in_redis(settings, redis_url: str):  # type: ignore[no-untyped-def]
     ratelimit._limiter.cache_clear()
     yield redis.Redis.from_url(redis_url)
     ratelimit._limiter.cache_clear()
+
+
+def counter_keys(person: str) -> str:
+    return f"{django_settings.REDIS_PREFIX}:limits:*{person}*"
+
+
+def test_deployments_sharing_a_redis_do_not_count_against_each_other(limits_in_redis, settings) -> None:
+    # Room and person ids repeat across deployments (and test databases): the prefix keeps their counts apart.
+    room, person = "1", f"u:{uuid.uuid4().hex}"
+    settings.REDIS_PREFIX = f"first-{uuid.uuid4().hex[:8]}"
+    assert ratelimit.hit_many("1/minute", [("send", room, person)] * 2) == [True, False]
+    ratelimit._limiter.cache_clear()
+    settings.REDIS_PREFIX = f"second-{uuid.uuid4().hex[:8]}"
+    assert ratelimit.hit_many("1/minute", [("send", room, person)]) == [True]
+    assert limits_in_redis.keys(counter_keys(person))  # counted under this deployment's own prefix
 
 
 def test_a_batch_is_counted_per_person_and_the_limit_holds_across_batches(limits_in_redis) -> None:
@@ -48,7 +64,7 @@ def test_each_limit_of_a_spec_applies_with_its_own_size_and_window(limits_in_red
     room, person = uuid.uuid4().hex, uuid.uuid4().hex
     # The minute's 3 refuses the fourth send, though the second's 5 would allow it.
     assert ratelimit.hit_many("5/second;3/minute", [("send", room, person)] * 4) == [True, True, True, False]
-    lives_ms = sorted(limits_in_redis.pttl(key) for key in limits_in_redis.keys(f"LIMITS:*{person}*"))
+    lives_ms = sorted(limits_in_redis.pttl(key) for key in limits_in_redis.keys(counter_keys(person)))
     assert len(lives_ms) == 2
     assert lives_ms[0] <= 1000 < 50_000 < lives_ms[1] <= 60_000  # each list expires with its own window
 
@@ -67,7 +83,7 @@ def test_a_pooled_connection_redis_dropped_is_replaced_and_the_batch_counted_onc
     assert ratelimit.hit_many("3/minute", [("send", room, person)]) == [True]  # a connection now in the pool
     limits_in_redis.client_kill_filter(_type="normal", skipme=True)  # as a Redis restart does to every client
     assert ratelimit.hit_many("3/minute", [("send", room, person)] * 2) == [True, True]
-    assert limits_in_redis.llen(next(iter(limits_in_redis.keys(f"LIMITS:*{person}*")))) == 3
+    assert limits_in_redis.llen(next(iter(limits_in_redis.keys(counter_keys(person))))) == 3
 
 
 def test_a_batch_started_then_forgotten_by_redis_is_loaded_again_and_counted(limits_in_redis) -> None:

@@ -298,11 +298,14 @@ class ServerSet:
     def __init__(self, db: dict[str, Any], redis_url: str, log_dir: Path) -> None:
         self.db, self.redis_url, self.log_dir = db, redis_url, log_dir
         self.secret = "system-test-" + secrets.token_urlsafe(32)
+        # Their own keys and channels on the shared Redis: no other run's events, and no rate counts left by an
+        # earlier run whose database numbered rooms and people the same.
+        self.redis_prefix = f"saathi-test-{secrets.token_hex(4)}"
         self.started: list[Server] = []
 
     def start(self, count: int = 2, **extra: str) -> list[Server]:
         """Start `count` servers at once (start-up is mostly imports: parallel on two cores), then wait for each."""
-        env = server_env(self.db, self.redis_url, self.secret, **extra)
+        env = server_env(self.db, self.redis_url, self.secret, **{"SAATHI_CHANNEL_PREFIX": self.redis_prefix, **extra})
         batch = []
         for _ in range(count):
             port = free_port()

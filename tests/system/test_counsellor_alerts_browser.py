@@ -8,7 +8,6 @@ The sound and the notification are watched, not faked: an init script wraps `Not
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -106,9 +105,9 @@ def test_a_crisis_message_pages_the_on_call_counsellors_open_dashboard_with_soun
 
     from tests.factories import PASSWORD
 
-    # Staff pass TOTP here, as in production. A channel prefix of its own keeps other runs' events on the shared
-    # Redis off this counsellor's socket: /ws/moderation/ is closed by an event it cannot decrypt.
-    (server,) = start_servers(1, SAATHI_CHANNEL_PREFIX=f"saathi-{secrets.token_hex(4)}")
+    # Staff pass TOTP here, as in production. The servers' own Redis prefix (tests/system/conftest.py) keeps other
+    # runs' events off this counsellor's socket: /ws/moderation/ is closed by an event it cannot decrypt.
+    (server,) = start_servers(1)
     room, member, (counsellor, _backup) = async_to_sync(people)(live_room)  # Kabir C is the primary on call
     device = TOTPDevice.objects.create(user=counsellor, name="phone", confirmed=True)
     member_session = member_cookie(server, username=member.username, password=PASSWORD)
