@@ -184,6 +184,10 @@ class Server:
     def origin(self) -> str:
         return self.url
 
+    def room_channel(self, slug: str) -> str:
+        """The Redis Pub/Sub channel this server's hub subscribes to for a room (its own prefix)."""
+        return f"{self.env.get('SAATHI_CHANNEL_PREFIX', 'saathi')}__group__room.{slug}"
+
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None

@@ -259,7 +259,7 @@ async def test_redis_killed_and_restarted_empty_loses_nothing_and_everyone_is_li
         await asyncio.sleep(size.outage - 1.0)
         await asyncio.to_thread(redis.start)  # empty: no subscriptions, no socket slots, no rate-limit counts
         back = time.monotonic()
-        channels = [f"saathi__group__room.{slug}" for slug in slugs]
+        channels = [servers[0].room_channel(slug) for slug in slugs]
 
         def processes_serving(slug: str) -> int:  # each process with members in a room subscribes to it once
             return len({c.servers_used[-1] for c in meeting.in_room(slug) if c.open})

@@ -227,7 +227,7 @@ async def test_a_hub_back_fills_a_delayed_publish_itself_without_asking_members_
 
         async def jam() -> None:  # each junk payload costs a hub's receive loop half a second
             for _ in range(20):
-                await junk.publish(f"saathi__group__room.{room.slug}", b"not a channel-layer payload")
+                await junk.publish(a.room_channel(room.slug), b"not a channel-layer payload")
                 await asyncio.sleep(0.1)
 
         jamming = asyncio.create_task(jam())
