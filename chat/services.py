@@ -641,13 +641,17 @@ def room_is_full(*, join: JoinResult, people_here: set[str], author: str) -> boo
 def join_room(*, slug: str, user: object, session: object, resume_after: int | None) -> JoinResult:
     """Decide whether this socket may join `slug`, and build its welcome frame."""
     from accounts.services import participant_for
-    from rooms.services import check_room_access
+    from rooms.services import check_room_access, read_schedule
 
     room = Room.objects.filter(slug=slug).first()
     if room is None:
         return JoinResult(None, None, 4404, "There is no such meeting.")
     participant = participant_for(user=user, session=session)  # type: ignore[arg-type]
-    decision = check_room_access(room, participant)
+    # Every answer below is about one instant and one reading of the schedule: at a meeting's start the
+    # whole room joins at once, and each of them read it four times.
+    now = timezone.now()
+    schedule = read_schedule(room)
+    decision = check_room_access(room, participant, now=now, schedule=schedule)
     if not decision.allowed:
         return JoinResult(room, participant, decision.close_code, decision.reason, opens_at=decision.opens_at)
     assert participant is not None
@@ -656,7 +660,8 @@ def join_room(*, slug: str, user: object, session: object, resume_after: int | N
     from chat.selectors import history_frames
 
     head = Room.objects.values_list("last_seq", flat=True).get(pk=room.pk)
-    state = room_state(room)
+    state = room_state(room, now=now, schedule=schedule)
+    chair = chairs_room(room, participant)
     history = (
         []
         if resume_after is not None
@@ -677,14 +682,14 @@ def join_room(*, slug: str, user: object, session: object, resume_after: int | N
         },
         "you": {
             "handle": participant.handle,
-            "role": participant.display_role(chairs_room=chairs_room(room, participant)),
+            "role": participant.display_role(chairs_room=chair),
         },
         "history": history,
         "last_id": head,
-        "meeting": meeting_status(room, now=timezone.now()),  # the schedule and the floor; see docs/protocol.md
-        "queue": queue_handles(room, now=timezone.now()),
+        "meeting": meeting_status(room, now=now, schedule=schedule),  # the schedule and the floor; docs/protocol.md
+        "queue": queue_handles(room, now=now, schedule=schedule),
     }
-    capacity = Meeting.objects.filter(room=room).values_list("capacity", flat=True).first()
+    capacity = schedule.meeting.capacity if schedule.meeting is not None else None
     return JoinResult(
         room,
         participant,
@@ -693,7 +698,7 @@ def join_room(*, slug: str, user: object, session: object, resume_after: int | N
         welcome=welcome,
         last_id=head,
         capacity=capacity,
-        exempt_from_capacity=participant.is_staff_role or chairs_room(room, participant),
+        exempt_from_capacity=participant.is_staff_role or chair,
     )
 
 

@@ -79,21 +79,52 @@ class RoomState:
         return self.phase in ("live", "ending", "doors_open")
 
 
-def room_state(room: Room | RoomSwitches, *, now: datetime | None = None) -> RoomState:
+@dataclass(slots=True)
+class Schedule:
+    """A room's meeting (None: the room has no schedule) and the holidays, read once for several questions.
+
+    A socket joining a meeting asks whether it may come in, the room's phase, the `meeting` frame and the
+    queue; read apart, each of those was a query for the meeting, one for the holidays and a recurrence
+    computation, at a meeting's start times every member arriving (`read_schedule`).
+    """
+
+    meeting: Meeting | None
+    holidays: frozenset[date]
+    _states: dict[datetime, MeetingState] = field(default_factory=dict)
+
+    def state_at(self, now: datetime) -> MeetingState:
+        assert self.meeting is not None
+        if now not in self._states:
+            self._states[now] = self.meeting.state_at(now, holidays=self.holidays)
+        return self._states[now]
+
+
+def read_schedule(room: Room | RoomSwitches) -> Schedule:
+    """The room's schedule as it is now (two queries when it has one, one when it doesn't)."""
+    meeting = Meeting.objects.with_schedule().filter(room_id=room.pk).first()
+    return Schedule(meeting, holiday_dates() if meeting is not None else frozenset())
+
+
+def room_state(
+    room: Room | RoomSwitches, *, now: datetime | None = None, schedule: Schedule | None = None
+) -> RoomState:
     """Return where the room is in its meeting: a room with no schedule is always live.
 
     Computed from the schedule at `now`, so pages and sockets are right even when the worker is late.
     """
     now = now or timezone.now()
-    # A caller that knows whether the room has a schedule (RoomSwitches, the send path) spares this query.
-    has_meeting = getattr(room, "has_meeting", None)
-    meeting = None if has_meeting is False else Meeting.objects.with_schedule().filter(room_id=room.pk).first()
-    if meeting is None:
+    if schedule is None:
+        # A caller that knows whether the room has a schedule (RoomSwitches, the send path) spares this query.
+        has_meeting = getattr(room, "has_meeting", None)
+        schedule = Schedule(None, frozenset()) if has_meeting is False else read_schedule(room)
+    if schedule.meeting is None:
         return RoomState(phase="live", sharing_open=room.sharing_open)
-    return _state_from_schedule(meeting.state_at(now, holidays=holiday_dates()), room, now)
+    return _state_from_schedule(schedule.state_at(now), room, now)
 
 
-def check_room_access(room: Room, participant: Participant | None, *, now: datetime | None = None) -> AccessDecision:
+def check_room_access(
+    room: Room, participant: Participant | None, *, now: datetime | None = None, schedule: Schedule | None = None
+) -> AccessDecision:
     """Decide whether this person may join this room. The one place the access rules live."""
     now = now or timezone.now()
     if room.access == Access.PRIVATE and not _sees_private_room(room, participant):
@@ -115,7 +146,7 @@ def check_room_access(room: Room, participant: Participant | None, *, now: datet
                 else CloseCode.NOT_ALLOWED
             )
             return AccessDecision.deny(code, rule_reason)
-    state = room_state(room, now=now)
+    state = room_state(room, now=now, schedule=schedule)
     if not state.admits_people and not is_staff:
         return AccessDecision.deny(CloseCode.NOT_OPEN, "This meeting is not open now.", opens_at=state.opens_at)
     return AccessDecision.allow()
@@ -197,12 +228,12 @@ def _state_from_schedule(state: MeetingState, room: Room | RoomSwitches, now: da
     )
 
 
-def current_occurrence(room: Room, *, now: datetime) -> Occurrence | None:
+def current_occurrence(room: Room, *, now: datetime, schedule: Schedule | None = None) -> Occurrence | None:
     """Return the meeting under way in the room (doors open to end), or None (also for unscheduled rooms)."""
-    meeting = Meeting.objects.with_schedule().filter(room_id=room.pk).first()
-    if meeting is None:
+    schedule = schedule or read_schedule(room)
+    if schedule.meeting is None:
         return None
-    state = meeting.state_at(now, holidays=holiday_dates())
+    state = schedule.state_at(now)
     return state.occurrence if state.phase in (Phase.DOORS_OPEN, Phase.LIVE, Phase.ENDING) else None
 
 
@@ -230,16 +261,16 @@ def _floor_of(room: Room, occurrence_start: datetime | None, meeting_types: Iter
     )
 
 
-def meeting_status(room: Room, *, now: datetime) -> dict[str, Any]:
+def meeting_status(room: Room, *, now: datetime, schedule: Schedule | None = None) -> dict[str, Any]:
     """Return the room's meeting state and floor for a `meeting` frame (no account ids, no keys)."""
     room.refresh_from_db()
-    meeting = Meeting.objects.with_schedule().filter(room_id=room.pk).first()
-    if meeting is None:
+    schedule = schedule or read_schedule(room)
+    if schedule.meeting is None:
         state = RoomState(phase="live", sharing_open=room.sharing_open)
         floor = _floor_of(room, None)
     else:
-        state = _state_from_schedule(meeting.state_at(now, holidays=holiday_dates()), room, now)
-        floor = _floor_of(room, state.starts_at if state.admits_people else None, meeting.types)
+        state = _state_from_schedule(schedule.state_at(now), room, now)
+        floor = _floor_of(room, state.starts_at if state.admits_people else None, schedule.meeting.types)
     return protocol.meeting_frame(
         state=state.phase,
         starts_at=state.starts_at,
@@ -254,13 +285,14 @@ def meeting_status(room: Room, *, now: datetime) -> dict[str, Any]:
     )
 
 
-def queue_handles(room: Room, *, now: datetime) -> list[str]:
+def queue_handles(room: Room, *, now: datetime, schedule: Schedule | None = None) -> list[str]:
     """Return the speaking queue of the meeting under way, in the order hands went up."""
+    schedule = schedule or read_schedule(room)
     hands = Hand.objects.filter(room=room)
-    occurrence = current_occurrence(room, now=now)
+    occurrence = current_occurrence(room, now=now, schedule=schedule)
     if occurrence is not None:
         hands = hands.filter(raised_at__gte=occurrence.doors_open_at)
-    elif Meeting.objects.filter(room_id=room.pk).exists():
+    elif schedule.meeting is not None:
         return []
     return list(hands.values_list("handle", flat=True))
 
