@@ -647,8 +647,8 @@ def join_room(*, slug: str, user: object, session: object, resume_after: int | N
     if room is None:
         return JoinResult(None, None, 4404, "There is no such meeting.")
     participant = participant_for(user=user, session=session)  # type: ignore[arg-type]
-    # Every answer below is about one instant and one reading of the schedule: at a meeting's start the
-    # whole room joins at once, and each of them read it four times.
+    # Every answer below is about one instant and one reading of the schedule (each used to read it again):
+    # at a meeting's start the whole room joins at once.
     now = timezone.now()
     schedule = read_schedule(room)
     decision = check_room_access(room, participant, now=now, schedule=schedule)

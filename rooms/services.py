@@ -84,8 +84,8 @@ class Schedule:
     """A room's meeting (None: the room has no schedule) and the holidays, read once for several questions.
 
     A socket joining a meeting asks whether it may come in, the room's phase, the `meeting` frame and the
-    queue; read apart, each of those was a query for the meeting, one for the holidays and a recurrence
-    computation, at a meeting's start times every member arriving (`read_schedule`).
+    queue; answered apart, each read the meeting and the holidays and computed the recurrence again, and at a
+    meeting's start every member arrives at once (`read_schedule`).
     """
 
     meeting: Meeting | None
@@ -97,6 +97,9 @@ class Schedule:
         if now not in self._states:
             self._states[now] = self.meeting.state_at(now, holidays=self.holidays)
         return self._states[now]
+
+
+_UNSCHEDULED = Schedule(None, frozenset())  # never memoises a state: there is no meeting to compute one from
 
 
 def read_schedule(room: Room | RoomSwitches) -> Schedule:
@@ -116,7 +119,7 @@ def room_state(
     if schedule is None:
         # A caller that knows whether the room has a schedule (RoomSwitches, the send path) spares this query.
         has_meeting = getattr(room, "has_meeting", None)
-        schedule = Schedule(None, frozenset()) if has_meeting is False else read_schedule(room)
+        schedule = _UNSCHEDULED if has_meeting is False else read_schedule(room)
     if schedule.meeting is None:
         return RoomState(phase="live", sharing_open=room.sharing_open)
     return _state_from_schedule(schedule.state_at(now), room, now)
